@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Linux errno values used by the shared code.
+//!
+//! The shared code cannot name `kernel::error::code`, so it reports errors as these positive
+//! numbers (`include/uapi/asm-generic/errno-base.h` and `errno.h`); the kernel glue turns them
+//! into `kernel::error::Error` with `Error::from_errno(-e)`.
+
+/// A positive Linux errno value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+/// Operation not permitted.
+pub const EPERM: Errno = Errno(1);
+/// No such file or directory (no such object).
+pub const ENOENT: Errno = Errno(2);
+/// I/O error.
+pub const EIO: Errno = Errno(5);
+/// Out of memory.
+pub const ENOMEM: Errno = Errno(12);
+/// Permission denied.
+pub const EACCES: Errno = Errno(13);
+/// Device or resource busy.
+pub const EBUSY: Errno = Errno(16);
+/// Object exists.
+pub const EEXIST: Errno = Errno(17);
+/// No such device.
+pub const ENODEV: Errno = Errno(19);
+/// Invalid argument.
+pub const EINVAL: Errno = Errno(22);
+/// No space left (no free identifiers).
+pub const ENOSPC: Errno = Errno(28);
+/// Numerical result out of range.
+pub const ERANGE: Errno = Errno(34);
+/// Value too large for defined data type.
+pub const EOVERFLOW: Errno = Errno(75);
+/// Operation not supported.
+pub const EOPNOTSUPP: Errno = Errno(95);

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs inside the VM (started by scripts/vm/run.sh): executes a test plan and
+# writes raw results for scripts/vm/collect.py. It judges nothing itself.
+#
+# Plan format: one step per line, '#' starts a comment.
+#
+#   modprobe MODULE [ARGS]       load an in-tree module from the kernel build
+#   insmod PATH.ko [ARGS]        load a module (PATH relative to the repo top)
+#   rmmod MODULE                 unload a module
+#   kunit SUITE                  collect a KUnit suite's results (it must exist)
+#   kselftest COL[:TEST]         run installed kselftests (run_kselftest.sh)
+#   run NAME CMD...              any command: exit 0 pass, 4 skip, else fail
+#   kmemleak                     scan for leaks; any suspected leak fails
+#   expect-red WHAT              the next step must be flagged (runner self-test)
+#
+# For step N the guest writes steps/N.step (the line), N.log (output) and
+# N.rc (exit status), and marks the kernel log with "mshv-step N begin/end"
+# so that collect.py can attribute every kernel splat to a step.
+
+set -u
+# shellcheck disable=SC1090
+source "$1"
+
+STEPS=$OUT/steps
+mkdir -p "$STEPS"
+mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+export PATH=$PATH:/usr/sbin:/sbin
+export MSHV_PT_TOP=$TOP
+export KSFT_DIR=$KSFT
+
+kmsg() { echo "$*" >/dev/kmsg; }
+
+run_step() {
+	local n=$1 kind=$2
+	shift 2
+	local log=$STEPS/$n.log rc=0
+	case $kind in
+	modprobe)
+		modprobe -d "$KB/modroot" "$@" >"$log" 2>&1 || rc=$?
+		;;
+	insmod)
+		local ko=$1
+		shift
+		[[ $ko == /* ]] || ko=$TOP/$ko
+		insmod "$ko" "$@" >"$log" 2>&1 || rc=$?
+		;;
+	rmmod)
+		rmmod "$@" >"$log" 2>&1 || rc=$?
+		;;
+	kunit)
+		local f=/sys/kernel/debug/kunit/$1/results
+		if [[ -r $f ]]; then
+			cat "$f" >"$log"
+		else
+			echo "no KUnit suite $1 ($f missing)" >"$log"
+			rc=2
+		fi
+		;;
+	kselftest)
+		if [[ -x $KSFT/run_kselftest.sh ]]; then
+			local sel=(-c "$1")
+			[[ $1 == *:* ]] && sel=(-t "$1")
+			(cd "$KSFT" && ./run_kselftest.sh "${sel[@]}") >"$log" 2>&1 || rc=$?
+		else
+			echo "kselftests are not installed in $KSFT" >"$log"
+			rc=2
+		fi
+		;;
+	run)
+		shift
+		(cd "$TOP" && bash -c "$*") >"$log" 2>&1 || rc=$?
+		;;
+	kmemleak)
+		local f=/sys/kernel/debug/kmemleak
+		if [[ -w $f ]]; then
+			# Two scans, the second after kmemleak's 5 s minimum object age.
+			echo scan >"$f"; sleep 6; echo scan >"$f"
+			cat "$f" >"$log"
+		else
+			echo "kmemleak is not available" >"$log"
+			rc=2
+		fi
+		;;
+	expect-red)
+		: # a marker for collect.py
+		;;
+	*)
+		echo "unknown plan step '$kind'" >"$log"
+		rc=2
+		;;
+	esac
+	echo "$rc" >"$STEPS/$n.rc"
+}
+
+cat /proc/sys/kernel/tainted >"$STEPS/000.taint"
+n=0
+while IFS= read -r line || [[ -n $line ]]; do
+	line=${line%%#*}
+	read -r -a words <<<"$line"
+	((${#words[@]})) || continue
+	n=$((n + 1))
+	id=$(printf %03d "$n")
+	echo "$line" >"$STEPS/$id.step"
+	echo "== step $id: $line" >/dev/console
+	kmsg "mshv-step $id begin"
+	start=$(date +%s.%N)
+	run_step "$id" "${words[@]}"
+	end=$(date +%s.%N)
+	kmsg "mshv-step $id end"
+	cat /proc/sys/kernel/tainted >"$STEPS/$id.taint"
+	echo "$start $end" >"$STEPS/$id.time"
+done <"$PLAN"
+
+dmesg >"$OUT/dmesg"
+cat /proc/sys/kernel/tainted >"$OUT/tainted"
+uname -r >"$OUT/uname"
+echo "$n" >"$OUT/done"
+echo "MSHV-VM-DONE steps=$n" >/dev/console
