@@ -18,9 +18,11 @@ LLVM ?= -19
 export PATH := $(MSHV_CACHE)/tools/bin:$(HOME)/.cargo/bin:$(PATH)
 export LIBCLANG_PATH ?= /usr/lib/llvm$(LLVM)/lib
 
-RUST_SRCS = $(shell find $(CURDIR)/drivers $(CURDIR)/rust $(CURDIR)/samples -name '*.rs' \
+RUST_SRCS = $(shell find $(CURDIR)/drivers $(CURDIR)/rust $(CURDIR)/samples \
+		$(CURDIR)/tools/testing/selftests/mshv-passthru -name '*.rs' \
 		-not -path '*/target/*' 2>/dev/null)
-C_SRCS = $(shell find $(CURDIR)/drivers -name '*.[ch]' 2>/dev/null)
+C_SRCS = $(shell find $(CURDIR)/drivers $(CURDIR)/tools/testing/selftests/mshv-passthru \
+		-name '*.[ch]' -not -name '*.mod.c' 2>/dev/null)
 
 all: modules
 
@@ -47,6 +49,6 @@ rustfmtcheck:
 
 checkpatch: check-kdir
 	$(KDIR)/source/scripts/checkpatch.pl --no-tree --strict --show-types \
-		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f $(C_SRCS)
+		--ignore FILE_PATH_CHANGES -f $(C_SRCS)
 
 .PHONY: all check-kdir modules clean rustfmt rustfmtcheck checkpatch

@@ -14,7 +14,7 @@
 source "$(dirname "$0")/lib.sh"
 
 # Bump when the build steps below change in a way that changes the output.
-RECIPE=1
+RECIPE=2
 
 usage() { die "usage: $0 [--dir] test|perf"; }
 
@@ -27,6 +27,21 @@ KSRC=$MSHV_CACHE/src/linux-source-7.3
 [[ -f $MSHV_CACHE/src/.unpacked ]] || die "no kernel source: run scripts/setup.sh"
 
 frags=("$TOP/configs/base.config" "$TOP/configs/$flavour.config")
+patches=("$TOP"/patches/linux-7.3/*.patch)
+[[ -e ${patches[0]} ]] || patches=()
+
+# Fixes the project carries on top of Debian's source (see patches/README).
+# Applied in place, idempotently: a patch whose reverse applies is already in.
+apply_patches() {
+	local p
+	for p in "${patches[@]}"; do
+		if patch -d "$KSRC" -p1 -R -s -f --dry-run <"$p" >/dev/null 2>&1; then
+			continue
+		fi
+		patch -d "$KSRC" -p1 -s -N <"$p" || die "patch does not apply: $p"
+		log "kernel source: applied $(basename "$p")"
+	done
+}
 
 kernel_key() {
 	{
@@ -34,6 +49,7 @@ kernel_key() {
 		cat "$MSHV_CACHE/src/.version"
 		cat "$KSRC/kernel/configs/kvm_guest.config"
 		cat "${frags[@]}"
+		((${#patches[@]} == 0)) || cat "${patches[@]}"
 		rustc -vV
 		clang-$LLVM_VER --version | head -1
 		bindgen --version
@@ -77,6 +93,7 @@ exec 9>"$MSHV_CACHE/kernels.lock"
 flock 9
 [[ -f $KB/.mshv-complete ]] && { echo "$KB"; exit 0; }
 
+apply_patches
 log "kernel ($flavour): building in $KB"
 rm -rf "$KB"
 mkdir -p "$KB"

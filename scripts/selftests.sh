@@ -29,6 +29,11 @@ UPSTREAM="iommu vfio"
 exec 9>"$MSHV_CACHE/selftests.lock"
 flock 9
 
+# Drop selftest builds of kernel builds that no longer exist.
+for d in "$MSHV_CACHE"/selftests/*; do
+	[[ -d $d && ! -d $MSHV_CACHE/kernels/$(basename "$d") ]] && rm -rf "$d"
+done
+
 if [[ ! -f $DEST/.upstream-done ]]; then
 	log "selftests: building upstream $UPSTREAM for $(basename "$KB")"
 	rm -rf "$DEST"

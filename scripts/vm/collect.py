@@ -137,24 +137,26 @@ def parse_kunit(suite, log):
 
 
 def parse_kselftest(sel, log, rc):
-    """Parse run_kselftest.sh output: nested case lines and program lines."""
+    """Parse guest.sh's kselftest log: one run_kselftest.sh output per program,
+    each after a '### kselftest COL:PROG' line. Within a chunk the nested case
+    lines ('# ok N name') belong to that program whatever their order relative
+    to the program's own line ('ok 1 selftests: COL: PROG')."""
     res = []
-    nested = []
-    programs = 0
-    for line in log.splitlines():
-        if line.startswith("# "):
-            m = KTAP_LINE.match(line[2:])
-            if m and not m.group(1):
-                nested.append(m)
-            continue
-        m = KTAP_LINE.match(line)
-        if not m or m.group(1):
-            continue
-        programs += 1
-        _, ok, _, name, directive, why = m.groups()
-        prog = name.replace("selftests: ", "").replace(": ", ":")
-        cases = [c for c in nested]
-        nested = []
+    chunks = re.split(r"^### kselftest (\S+)\n", log, flags=re.M)
+    if len(chunks) < 3:
+        return [Result(f"kselftest:{sel}", "fail",
+                       f"no kselftest result (exit {rc}): " + log.strip()[-200:])]
+    for prog, text in zip(chunks[1::2], chunks[2::2]):
+        cases, top = [], None
+        for line in text.splitlines():
+            if line.startswith("# "):
+                m = KTAP_LINE.match(line[2:])
+                if m and not m.group(1):
+                    cases.append(m)
+                continue
+            m = KTAP_LINE.match(line)
+            if m and not m.group(1) and "selftests:" in m.group(4):
+                top = m
         failed_cases = 0
         for c in cases:
             _, cok, _, cname, cdir, cwhy = c.groups()
@@ -166,6 +168,10 @@ def parse_kselftest(sel, log, rc):
             else:
                 failed_cases += 1
                 res.append(Result(full, "fail", "kselftest case failed"))
+        if top is None:
+            res.append(Result(prog, "fail", "no result line from run_kselftest.sh"))
+            continue
+        _, ok, _, _, directive, why = top.groups()
         if not cases:
             # A program without per-case KTAP counts as one test.
             if directive == "SKIP":
@@ -175,12 +181,8 @@ def parse_kselftest(sel, log, rc):
             else:
                 res.append(Result(prog, "fail", "program failed"))
         elif ok != "ok" and directive != "SKIP" and failed_cases == 0:
-            # Crashed, timed out, or failed outside any case.
             res.append(Result(prog, "fail", "program failed outside its test cases"
-                              " (timeout or crash?)"))
-    if programs == 0:
-        res.append(Result(f"kselftest:{sel}", "fail",
-                          f"no kselftest result (exit {rc}): " + log.strip()[-200:]))
+                              " (timeout or crash?): " + (why or "").strip()))
     return res
 
 

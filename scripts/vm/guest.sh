@@ -10,7 +10,9 @@
 #   insmod PATH.ko [ARGS]        load a module (PATH relative to the repo top)
 #   rmmod MODULE                 unload a module
 #   kunit SUITE                  collect a KUnit suite's results (it must exist)
-#   kselftest COL[:TEST]         run installed kselftests (run_kselftest.sh)
+#   kselftest COL[:TEST] [timeout=S]
+#                                run installed kselftests (run_kselftest.sh),
+#                                optionally overriding the per-test timeout
 #   run NAME CMD...              any command: exit 0 pass, 4 skip, else fail
 #   kmemleak                     scan for leaks; any suspected leak fails
 #   expect-red WHAT              the next step must be flagged (runner self-test)
@@ -59,10 +61,24 @@ run_step() {
 		fi
 		;;
 	kselftest)
+		# One run_kselftest.sh call per program, each introduced by a
+		# "### kselftest COL:PROG" line: its output interleaves the
+		# program's nested KTAP with its own summary lines, so only a
+		# single program per call can be attributed reliably.
 		if [[ -x $KSFT/run_kselftest.sh ]]; then
-			local sel=(-c "$1")
-			[[ $1 == *:* ]] && sel=(-t "$1")
-			(cd "$KSFT" && ./run_kselftest.sh "${sel[@]}") >"$log" 2>&1 || rc=$?
+			local progs opt=()
+			[[ ${2:-} == timeout=* ]] && opt=(-o "${2#timeout=}")
+			if [[ $1 == *:* ]]; then
+				progs=$1
+			else
+				progs=$(grep "^$1:" "$KSFT/kselftest-list.txt")
+			fi
+			[[ -n $progs ]] || { echo "no kselftest matches '$1'" >"$log"; rc=2; }
+			: >"$log"
+			for p in $progs; do
+				echo "### kselftest $p" >>"$log"
+				(cd "$KSFT" && ./run_kselftest.sh -t "$p" "${opt[@]}") >>"$log" 2>&1 || rc=$?
+			done
 		else
 			echo "kselftests are not installed in $KSFT" >"$log"
 			rc=2
@@ -75,8 +91,9 @@ run_step() {
 	kmemleak)
 		local f=/sys/kernel/debug/kmemleak
 		if [[ -w $f ]]; then
-			# Two scans, the second after kmemleak's 5 s minimum object age.
-			echo scan >"$f"; sleep 6; echo scan >"$f"
+			# Objects younger than 5 s are not reported yet.
+			sleep 5
+			echo scan >"$f"
 			cat "$f" >"$log"
 		else
 			echo "kmemleak is not available" >"$log"

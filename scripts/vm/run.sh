@@ -10,6 +10,8 @@
 #                            under $MSHV_CACHE/runs)
 #   --mem SIZE               guest memory (default 4G)
 #   --append "k=v ..."       extra kernel command line
+#   --hugepages "SZ:N ..."   hugetlb reservation (default "1G:1 2M:256" with
+#                            4G or more of memory, none below)
 #   --timeout SECS           kill the VM after this long (default 1500)
 #   --quiet                  do not echo the console
 #
@@ -19,7 +21,7 @@
 
 source "$(dirname "$0")/../lib.sh"
 
-kernel=test out= mem=4G append= timeout=1500 quiet=0
+kernel=test out= mem=4G append= timeout=1500 quiet=0 hugepages=default
 while (($#)); do
 	case $1 in
 	--kernel) kernel=$2; shift 2 ;;
@@ -27,6 +29,7 @@ while (($#)); do
 	--mem) mem=$2; shift 2 ;;
 	--append) append="$append $2"; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
+	--hugepages) hugepages=$2; shift 2 ;;
 	--quiet) quiet=1; shift ;;
 	-*) die "unknown option $1" ;;
 	*) break ;;
@@ -60,12 +63,20 @@ ENV
 
 # Boot parameters every run needs:
 # - no IRQ remapping exists in the VM, so VFIO must accept unsafe interrupts;
-# - hugetlb pages for the 2M and 1G variants of the VFIO and iommufd tests;
+# - hugetlb pages for the 2M and 1G variants of the VFIO and iommufd tests
+#   (with 4G or more);
 # - kmemleak is scanned explicitly by the plan;
 # - panic on oops would lose the results, so oopses are reported and the run
 #   goes on (collect.py turns them into failures).
 cmdline="vfio_iommu_type1.allow_unsafe_interrupts=1 iommufd.allow_unsafe_interrupts=1"
-cmdline+=" hugepagesz=1G hugepages=1 hugepagesz=2M hugepages=256"
+# By default only with enough memory: the reservation is 1.5 GiB.
+if [[ $hugepages == default ]]; then
+	hugepages=
+	[[ ${mem%G} =~ ^[0-9]+$ ]] && ((${mem%G} >= 4)) && hugepages="1G:1 2M:256"
+fi
+for hp in $hugepages; do
+	cmdline+=" hugepagesz=${hp%%:*} hugepages=${hp#*:}"
+done
 cmdline+=" panic_on_warn=0 oops=none loglevel=4 $append"
 
 log "vm: booting $(basename "$KB") with plan $(basename "$plan") (results in $out)"

@@ -9,7 +9,13 @@
 //!
 //! See `Documentation/hv-backend.rst`.
 
-use kernel::prelude::*;
+use kernel::{
+    debugfs::{
+        Dir,
+        File, //
+    },
+    prelude::*, //
+};
 
 /// The kernel-independent shared code (also built and tested on the host).
 #[path = "../../../rust/hvpt/src/lib.rs"]
@@ -40,6 +46,8 @@ mod shim {
 }
 
 /// Which hypervisor this module talks to.
+///
+/// Shown in debugfs as `mshv_hvcall/backend` (`native` or `simulated`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     /// Real hypercalls to Hyper-V.
@@ -49,9 +57,17 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The name shown in debugfs and in the kernel log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Simulated => "simulated",
+        }
+    }
+
     /// Picks the backend from the module parameters and the platform.
     fn select() -> Result<Self> {
-        if *module_parameters::simulate.value() {
+        if module_parameters::simulate.value() {
             pr_warn!("using the SIMULATED hypervisor: no hypercall reaches Hyper-V\n");
             return Ok(Self::Simulated);
         }
@@ -59,7 +75,10 @@ impl Backend {
         // Hyper-V initialisation set up at boot.
         let ret = unsafe { shim::mshv_hvcall_native_probe() };
         match ret {
-            0 => Ok(Self::Native),
+            0 => {
+                pr_info!("backend: native (Hyper-V root or L1VH partition)\n");
+                Ok(Self::Native)
+            }
             r if r == EOPNOTSUPP.to_errno() => {
                 pr_err!("Hyper-V does not offer device domains (HV_DEVICE_DOMAIN_AVAILABLE)\n");
                 Err(EOPNOTSUPP)
@@ -75,21 +94,25 @@ impl Backend {
 }
 
 /// Module state.
+#[pin_data]
 struct HvCall {
-    backend: Backend,
+    /// `mshv_hvcall/backend` in debugfs.
+    #[pin]
+    backend: File<Backend>,
+    _debugfs: Dir,
 }
 
-impl kernel::Module for HvCall {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        let backend = Backend::select()?;
-        pr_info!("backend: {:?}\n", backend);
-        Ok(HvCall { backend })
-    }
-}
-
-impl Drop for HvCall {
-    fn drop(&mut self) {
-        pr_info!("unloaded ({:?} backend)\n", self.backend);
+impl kernel::InPlaceModule for HvCall {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let debugfs = Dir::new(c"mshv_hvcall");
+        try_pin_init!(Self {
+            backend <- debugfs.read_callback_file(
+                c"backend",
+                Backend::select()?,
+                &|b: &Backend, f| writeln!(f, "{}", b.name())
+            ),
+            _debugfs: debugfs,
+        })
     }
 }
 
@@ -103,7 +126,10 @@ mod tests {
         let c = Control::rep(CallCode::MAP_DEVICE_GPA_PAGES, 507, 0);
         assert_eq!(c.map(|c| c.encode()), Ok(0xb3 | (507 << 32)));
         let c = Control::rep(CallCode::UNMAP_DEVICE_GPA_PAGES, MAX_REPS, 4094);
-        assert_eq!(c.map(|c| c.encode()), Ok(0xb4 | (0xfff << 32) | (0xffe << 48)));
+        assert_eq!(
+            c.map(|c| c.encode()),
+            Ok(0xb4 | (0xfff << 32) | (0xffe << 48))
+        );
     }
 
     #[test]
@@ -130,6 +156,9 @@ mod tests {
         assert_eq!(r.reps_completed(), 12);
         assert!(r.status().needs_memory());
         assert_eq!(r.to_result(), Err(errno::ENOMEM));
-        assert_eq!(HvResult::from_raw(u64::MAX).to_result(), Err(errno::EOPNOTSUPP));
+        assert_eq!(
+            HvResult::from_raw(u64::MAX).to_result(),
+            Err(errno::EOPNOTSUPP)
+        );
     }
 }

@@ -379,15 +379,27 @@ mod tests {
         assert_eq!(c.encode(), 0x00b3 | (1 << 32));
         let c = Control::rep(CallCode::UNMAP_DEVICE_GPA_PAGES, 4095, 4094).unwrap();
         assert_eq!(c.encode(), 0x00b4 | (0xfff << 32) | (0xffe << 48));
-        assert_eq!(Control::simple(CallCode::CREATE_DEVICE_DOMAIN).encode(), 0xb1);
+        assert_eq!(
+            Control::simple(CallCode::CREATE_DEVICE_DOMAIN).encode(),
+            0xb1
+        );
     }
 
     #[test]
     fn rep_bounds() {
         let code = CallCode::UNMAP_DEVICE_GPA_PAGES;
-        assert_eq!(Control::rep(code, 4096, 0), Err(ControlError::RepOutOfRange));
-        assert_eq!(Control::rep(code, 10, 10), Err(ControlError::RepStartBeyondCount));
-        assert_eq!(Control::rep(code, 0, 0), Err(ControlError::RepStartBeyondCount));
+        assert_eq!(
+            Control::rep(code, 4096, 0),
+            Err(ControlError::RepOutOfRange)
+        );
+        assert_eq!(
+            Control::rep(code, 10, 10),
+            Err(ControlError::RepStartBeyondCount)
+        );
+        assert_eq!(
+            Control::rep(code, 0, 0),
+            Err(ControlError::RepStartBeyondCount)
+        );
         assert!(Control::simple(code).with_varhead(1024).is_err());
     }
 

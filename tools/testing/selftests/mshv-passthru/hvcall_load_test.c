@@ -96,17 +96,17 @@ TEST_F(hvcall, rejects_malformed_parameter)
 
 TEST_F(hvcall, loads_and_unloads_with_simulate)
 {
-	char buf[8] = {};
+	char buf[16] = {};
 	int fd;
 
 	ASSERT_EQ(0, finit_module(self->fd, "simulate=1"))
 		TH_LOG("finit_module: %s", strerror(errno));
 	ASSERT_TRUE(module_loaded());
-	fd = open(MOD_SYSFS "/parameters/simulate", O_RDONLY);
-	ASSERT_LE(0, fd);
+	fd = open("/sys/kernel/debug/mshv_hvcall/backend", O_RDONLY);
+	ASSERT_LE(0, fd) TH_LOG("debugfs backend file: %s", strerror(errno));
 	ASSERT_LT(0, read(fd, buf, sizeof(buf) - 1));
 	close(fd);
-	EXPECT_EQ('Y', buf[0]);
+	EXPECT_STREQ("simulated\n", buf);
 	ASSERT_EQ(0, delete_module(MOD_NAME)) TH_LOG("delete_module: %s", strerror(errno));
 	EXPECT_FALSE(module_loaded());
 }

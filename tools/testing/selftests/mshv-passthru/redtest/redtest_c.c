@@ -6,6 +6,7 @@
  */
 
 #include <linux/compiler.h>
+#include <asm/rwonce.h>
 #include <linux/delay.h>
 #include <linux/preempt.h>
 #include <linux/slab.h>
@@ -14,11 +15,12 @@
 
 void mshv_pt_redtest_ubsan(void)
 {
-	volatile int shift = 40;
-	volatile int val = 1;
+	int shift = 40;
+	int val = 1;
 
-	val = val << shift;
-	(void)val;
+	OPTIMIZER_HIDE_VAR(shift);
+	val <<= shift;
+	OPTIMIZER_HIDE_VAR(val);
 }
 
 void mshv_pt_redtest_kasan(void)
@@ -28,7 +30,7 @@ void mshv_pt_redtest_kasan(void)
 	if (!p)
 		return;
 	OPTIMIZER_HIDE_VAR(p);
-	((volatile char *)p)[16] = 'x';
+	WRITE_ONCE(p[16], 'x');
 	kfree(p);
 }
 

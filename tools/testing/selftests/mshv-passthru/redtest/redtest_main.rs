@@ -73,7 +73,7 @@ struct RedTest;
 
 impl kernel::Module for RedTest {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let mode = *module_parameters::mode.value();
+        let mode = module_parameters::mode.value();
         pr_info!("provoking failure mode {}\n", mode);
         match mode {
             1 => {
