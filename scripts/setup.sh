@@ -89,7 +89,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 	local opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt/sources"
 		-o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
-		-o Debug::NoLocking=1)
+		-o Debug::NoLocking=1 -o APT::Sandbox::User=root)
 	log "apt (private, $LINUX_SRC_SUITE): downloading $LINUX_SRC_PKG"
 	apt-get "${opts[@]}" update -qq
 	(cd "$apt" && rm -f ./*.deb && apt-get "${opts[@]}" download "$LINUX_SRC_PKG" >/dev/null)

@@ -19,8 +19,9 @@ A run is red when any of these holds:
 
 A step preceded by `expect-red WHAT` inverts this for that step only: it
 must be red, and becomes one passing result `runner-catches:WHAT` (or a
-failing one if the runner did not notice). This is how the runner tests
-itself.
+failing one if the runner did not notice). When WHAT names a splat kind
+(WARNING, BUG, KASAN, UBSAN, lockdep, kmemleak, RCU-stall, soft-lockup),
+that kind must be the one recognised. This is how the runner tests itself.
 
 Prints one line per result and a summary; exits 1 if anything failed.
 """
@@ -255,6 +256,10 @@ def collect(out):
             r.step = sid
         if expect is not None:
             red = [r for r in step_res if r.status == "fail"]
+            # For a splat kind, that very kind must have been recognised.
+            kind = expect.replace("-", " ").lower()
+            if kind in (n.lower() for n, _ in SPLATS):
+                red = [r for r in red if r.name.lower() == f"splat:{kind}"]
             if red:
                 results.append(Result(f"runner-catches:{expect}", "pass",
                                       "; ".join(f"{r.name}" for r in red)))

@@ -34,22 +34,25 @@ export KSFT_DIR=$KSFT
 
 kmsg() { echo "$*" >/dev/kmsg; }
 
+# A hung step must not hang the run: commands get a time limit (exit 124).
+T="timeout --kill-after=10 ${MSHV_STEP_TIMEOUT:-900}"
+
 run_step() {
 	local n=$1 kind=$2
 	shift 2
 	local log=$STEPS/$n.log rc=0
 	case $kind in
 	modprobe)
-		modprobe -d "$KB/modroot" "$@" >"$log" 2>&1 || rc=$?
+		$T modprobe -d "$KB/modroot" "$@" >"$log" 2>&1 || rc=$?
 		;;
 	insmod)
 		local ko=$1
 		shift
 		[[ $ko == /* ]] || ko=$TOP/$ko
-		insmod "$ko" "$@" >"$log" 2>&1 || rc=$?
+		$T insmod "$ko" "$@" >"$log" 2>&1 || rc=$?
 		;;
 	rmmod)
-		rmmod "$@" >"$log" 2>&1 || rc=$?
+		$T rmmod "$@" >"$log" 2>&1 || rc=$?
 		;;
 	kunit)
 		local f=/sys/kernel/debug/kunit/$1/results
@@ -86,7 +89,7 @@ run_step() {
 		;;
 	run)
 		shift
-		(cd "$TOP" && bash -c "$*") >"$log" 2>&1 || rc=$?
+		(cd "$TOP" && $T bash -c "$*") >"$log" 2>&1 || rc=$?
 		;;
 	kmemleak)
 		local f=/sys/kernel/debug/kmemleak

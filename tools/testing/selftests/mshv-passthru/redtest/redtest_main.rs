@@ -12,7 +12,7 @@
 //! | 1    | `WARN_ON`                                                 |
 //! | 2    | `BUG` (through a Rust panic), last in a plan              |
 //! | 3    | KASAN out-of-bounds write                                 |
-//! | 4    | UBSAN shift out of bounds                                 |
+//! | 4    | UBSAN array index out of bounds                           |
 //! | 5    | lockdep: AB-BA lock order                                 |
 //! | 6    | a leaked allocation for kmemleak                          |
 //! | 7    | an RCU stall (8 s with preemption off)                    |
