@@ -27,7 +27,7 @@
 
 #include "iommufd_test.h"
 
-#define IOVA_BASE (1ULL << 32)
+#define IOVA_BASE 0x100000000ULL
 
 static double now_ms(void)
 {
@@ -96,7 +96,7 @@ static void report(const char *pg, const char *op, size_t len, double ms, int it
 static int run(const char *pg, size_t len, int mmap_flags, int iters)
 {
 	double best_map = 1e12, best_unmap = 1e12, t;
-	uint32_t ioas_id;
+	uint32_t ioas_id = 0;
 	void *buf;
 	int fd, rc, i;
 
