@@ -57,5 +57,13 @@ env -u LLVM make -s -C "$own" KSFT_SRC="$KSFT_SRC" OUTPUT="$DEST/build/mshv-pass
 	env -u LLVM make -s --no-print-directory -C "$own" KSFT_SRC="$KSFT_SRC" \
 		OUTPUT="$DEST/build/mshv-passthru" COLLECTION=mshv-passthru emit_tests
 } >"$DEST/install/kselftest-list.txt"
+# The kernel's own kmemleak sample, for the runner's self-test (a leak that
+# kmemleak reliably reports), built out of tree from the same source.
+mkdir -p "$DEST/build/kmemleak-test" "$DEST/install/mshv-passthru/modules"
+cp "$KSRC/samples/kmemleak/kmemleak-test.c" "$DEST/build/kmemleak-test/"
+echo 'obj-m += kmemleak-test.o' >"$DEST/build/kmemleak-test/Kbuild"
+make -s -C "$KB" M="$DEST/build/kmemleak-test" LLVM=-$LLVM_VER modules >/dev/null ||
+	die "kmemleak-test module build failed"
+cp "$DEST/build/kmemleak-test/kmemleak-test.ko" "$DEST/install/mshv-passthru/modules/"
 ln -sfn install "$DEST/run"
 echo "$DEST/install"

@@ -7,7 +7,8 @@
 # Plan format: one step per line, '#' starts a comment.
 #
 #   modprobe MODULE [ARGS]       load an in-tree module from the kernel build
-#   insmod PATH.ko [ARGS]        load a module (PATH relative to the repo top)
+#   insmod PATH.ko [ARGS]        load a module (PATH relative to the repo top;
+#                                $KSFT stands for the kselftest install dir)
 #   rmmod MODULE                 unload a module
 #   kunit SUITE                  collect a KUnit suite's results (it must exist)
 #   kselftest COL[:TEST] [timeout=S]
@@ -46,7 +47,7 @@ run_step() {
 		$T modprobe -d "$KB/modroot" "$@" >"$log" 2>&1 || rc=$?
 		;;
 	insmod)
-		local ko=$1
+		local ko=${1//\$KSFT/$KSFT}
 		shift
 		[[ $ko == /* ]] || ko=$TOP/$ko
 		$T insmod "$ko" "$@" >"$log" 2>&1 || rc=$?
@@ -94,7 +95,10 @@ run_step() {
 	kmemleak)
 		local f=/sys/kernel/debug/kmemleak
 		if [[ -w $f ]]; then
-			# Objects younger than 5 s are not reported yet.
+			# An object is reported only by a scan that finds it both
+			# older than 5 s and unchanged (same checksum) since the
+			# previous scan: scan, wait, scan (as netdev's CI does).
+			echo scan >"$f"
 			sleep 5
 			echo scan >"$f"
 			cat "$f" >"$log"
