@@ -11,5 +11,6 @@
 //! - no panics on any input: every decoder returns an error instead;
 //! - errors are specific and map to a Linux errno through [`errno`].
 
+pub mod abi;
 pub mod errno;
 pub mod hypercall;
