@@ -437,7 +437,10 @@ mod tests {
     #[test]
     fn domain_id_example_from_spec() {
         // S2 type with id 0x12345678 gives 0x1234567800000000.
-        assert_eq!(DeviceDomainId::s2(0x1234_5678).encode(), 0x1234_5678_0000_0000);
+        assert_eq!(
+            DeviceDomainId::s2(0x1234_5678).encode(),
+            0x1234_5678_0000_0000
+        );
         assert_eq!(
             DeviceDomainId::decode(0x1234_5678_0000_0010),
             Err(AbiError::ReservedNonZero)
