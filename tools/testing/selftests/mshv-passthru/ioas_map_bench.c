@@ -7,7 +7,8 @@
  *
  *   ioas_map_bench [-s MiB] [-i ITERATIONS]
  *
- * For 4K pages and, when hugetlb 2M pages are reserved, for 2M pages, it
+ * For 4K pages (THP disabled on the buffer) and, when hugetlb 2M pages are
+ * reserved, for 2M pages, it
  * prints one line per operation:
  *
  *   bench mock-domain 4K map: 1024 MiB in 123.4 ms = 8.10 GiB/s (best of 3)
@@ -26,8 +27,6 @@
 #include <linux/iommufd.h>
 
 #include "iommufd_test.h"
-
-#define IOVA_BASE 0x100000000ULL
 
 static double now_ms(void)
 {
@@ -60,27 +59,29 @@ static int mock_domain(int fd, uint32_t ioas_id)
 	return 0;
 }
 
-static int ioas_map(int fd, uint32_t ioas_id, void *buf, size_t len)
+/* The kernel picks the IOVA (inside the domain's aperture). */
+static int ioas_map(int fd, uint32_t ioas_id, void *buf, size_t len, uint64_t *iova)
 {
 	struct iommu_ioas_map cmd = {
 		.size = sizeof(cmd),
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-			 IOMMU_IOAS_MAP_WRITEABLE,
+		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
 		.ioas_id = ioas_id,
 		.user_va = (uintptr_t)buf,
 		.length = len,
-		.iova = IOVA_BASE,
 	};
 
-	return ioctl(fd, IOMMU_IOAS_MAP, &cmd) ? -errno : 0;
+	if (ioctl(fd, IOMMU_IOAS_MAP, &cmd))
+		return -errno;
+	*iova = cmd.iova;
+	return 0;
 }
 
-static int ioas_unmap(int fd, uint32_t ioas_id, size_t len)
+static int ioas_unmap(int fd, uint32_t ioas_id, uint64_t iova, size_t len)
 {
 	struct iommu_ioas_unmap cmd = {
 		.size = sizeof(cmd),
 		.ioas_id = ioas_id,
-		.iova = IOVA_BASE,
+		.iova = iova,
 		.length = len,
 	};
 
@@ -97,15 +98,20 @@ static int run(const char *pg, size_t len, int mmap_flags, int iters)
 {
 	double best_map = 1e12, best_unmap = 1e12, t;
 	uint32_t ioas_id = 0;
+	uint64_t iova = 0;
 	void *buf;
 	int fd, rc, i;
 
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | mmap_flags, -1, 0);
+		   MAP_PRIVATE | MAP_ANONYMOUS | mmap_flags, -1, 0);
 	if (buf == MAP_FAILED) {
 		printf("# %s: no buffer (%s), skipped\n", pg, strerror(errno));
 		return 0;
 	}
+	/* Without this THP would back the "4K" buffer with 2M folios. */
+	if (!(mmap_flags & MAP_HUGETLB) && madvise(buf, len, MADV_NOHUGEPAGE))
+		printf("# MADV_NOHUGEPAGE: %s\n", strerror(errno));
+	memset(buf, 1, len);
 	fd = open("/dev/iommu", O_RDWR);
 	if (fd < 0) {
 		printf("# /dev/iommu: %s\n", strerror(errno));
@@ -120,7 +126,7 @@ static int run(const char *pg, size_t len, int mmap_flags, int iters)
 	}
 	for (i = 0; i < iters; i++) {
 		t = now_ms();
-		rc = ioas_map(fd, ioas_id, buf, len);
+		rc = ioas_map(fd, ioas_id, buf, len, &iova);
 		if (rc) {
 			printf("# IOMMU_IOAS_MAP: %s\n", strerror(-rc));
 			return 1;
@@ -128,7 +134,7 @@ static int run(const char *pg, size_t len, int mmap_flags, int iters)
 		t = now_ms() - t;
 		best_map = t < best_map ? t : best_map;
 		t = now_ms();
-		rc = ioas_unmap(fd, ioas_id, len);
+		rc = ioas_unmap(fd, ioas_id, iova, len);
 		if (rc) {
 			printf("# IOMMU_IOAS_UNMAP: %s\n", strerror(-rc));
 			return 1;
