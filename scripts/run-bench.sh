@@ -30,7 +30,7 @@ cat "$out"/steps/*.log
 echo
 echo "=== ratios (same run) ==="
 awk '/^bench / {
-	split($0, a, "= "); split(a[2], b, " "); key = $2 " " $3 " " $4; gbs[key] = b[1] }
+	split($0, a, "= "); split(a[2], b, " "); key = $2 " " $3 " " $4; sub(/:$/, "", key); gbs[key] = b[1] }
 	END {
 	for (op in gbs) if (op ~ /^mock-domain 2M/) {
 		k4 = op; sub(/2M/, "4K", k4)
