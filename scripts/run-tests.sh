@@ -60,9 +60,8 @@ fi
 
 # --- host tests ---------------------------------------------------------------
 log "host: cargo test"
-if (cd "$TOP" && cargo test --locked --offline -q 2>&1 || cargo test --locked -q 2>&1) >"$RUN/cargo-test.log"; then
-	:
-fi
+# A failing test is counted from the summary below, not by the exit status.
+(cd "$TOP" && cargo test --locked -q) >"$RUN/cargo-test.log" 2>&1 || true
 # Count the harness's own summary lines (doc tests included).
 read -r cp cf < <(awk '/^test result:/ {
 	for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
@@ -112,7 +111,9 @@ vm_plan() { # plan [run.sh options]
 	out=$RUN/vm-$(basename "$plan" .plan)
 	"$TOP/scripts/vm/run.sh" --kernel "$KB" --out "$out" --quiet "$@" "$plans/$plan" \
 		>/dev/null 2>"$out.log" || true
-	python3 "$TOP/scripts/vm/collect.py" "$out" >"$out.results"
+	# collect.py exits 1 on any failure; the counts below carry that, and the
+	# final summary line must still be printed.
+	python3 "$TOP/scripts/vm/collect.py" "$out" >"$out.results" || true
 	grep -v '^vm run' "$out.results"
 	read -r vp vf vs < <(sed -n 's/^vm run .*: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' \
 		"$out.results")

@@ -77,8 +77,8 @@ run_step() {
 			else
 				progs=$(grep "^$1:" "$KSFT/kselftest-list.txt")
 			fi
-			[[ -n $progs ]] || { echo "no kselftest matches '$1'" >"$log"; rc=2; }
 			: >"$log"
+			[[ -n $progs ]] || { echo "no kselftest matches '$1'" >"$log"; rc=2; }
 			for p in $progs; do
 				echo "### kselftest $p" >>"$log"
 				(cd "$KSFT" && ./run_kselftest.sh -t "$p" "${opt[@]}") >>"$log" 2>&1 || rc=$?
