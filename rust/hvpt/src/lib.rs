@@ -12,5 +12,10 @@
 //! - errors are specific and map to a Linux errno through [`errno`].
 
 pub mod abi;
+pub mod calls;
+pub mod device_id;
 pub mod errno;
 pub mod hypercall;
+pub mod layer;
+pub mod selftest;
+pub mod sim;

@@ -1,0 +1,1010 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The simulated hypervisor: what Hyper-V does with the device-domain hypercalls, as far as the
+//! spec (seed-series §1(b)) describes it, and strict where it does not.
+//!
+//! [`Sim::dispatch`] receives the raw control word and the input page, exactly what the native
+//! backend hands to `hv_do_hypercall()`, decodes both without trusting them ([`Decoded`]) and
+//! applies the call to its model:
+//! - partitions: the root (`SELF`) and guest partitions that tests create, each with a pool of
+//!   deposited pages;
+//! - S2 device domains owned by the root, including the boot-time default domain 0 (identity)
+//!   and the NULL domain `0xFFFFFFFF` (blocks DMA); the other domains have a four-level page
+//!   table (512 entries per level, 48-bit IOVA) whose tables each consume one deposited page of
+//!   the owner's pool, so memory runs out and must be deposited as on Hyper-V;
+//! - devices by device id, each attached to exactly one of: a domain, nothing (detached, DMA
+//!   blocked), or a guest partition (direct attach, named by its logical id).
+//!
+//! Storage is generic ([`SimAlloc`]): `Vec`/`Box` on the host, `KVec`/`KBox` with `GFP_ATOMIC`
+//! in the kernel (the simulator runs where the hypercall would, with interrupts off).
+//!
+//! Assumptions where the real behaviour is not documented are listed in
+//! `Documentation/hv-simulator.rst`; each is the strict choice.
+
+use core::fmt::{self, Write};
+use core::ops::{Deref, DerefMut};
+
+use super::abi::{DeviceDomain, DeviceDomainId, DomainType, PartitionId, HV_PAGE_SIZE};
+use super::calls::{AttachDevice, Decoded, Input, InputPage, MapFlags};
+use super::device_id::{DeviceId, LogicalId};
+use super::errno::{self, Errno};
+use super::hypercall::{CallCode, Control, HvResult, HvStatus};
+use super::layer::ISSUED_CODES;
+
+/// Entries per page-table level.
+const ENTRIES: usize = 512;
+/// IOVAs are 48 bits: four levels of 9 bits over 4K pages.
+pub const IOVA_BITS: u32 = 48;
+/// Page numbers are 40 bits (52-bit physical addresses).
+pub const PFN_BITS: u32 = 40;
+
+/// A fallible vector (`Vec` on the host, `KVec` in the kernel).
+pub trait SimVec<T>: Deref<Target = [T]> + DerefMut {
+    /// Appends `v`; `ENOMEM` if memory runs out.
+    fn try_push(&mut self, v: T) -> Result<(), Errno>;
+    /// Removes the last element.
+    fn pop(&mut self) -> Option<T>;
+}
+
+/// Where the simulator gets its memory.
+pub trait SimAlloc {
+    /// A growable vector.
+    type Vec<T>: SimVec<T>;
+    /// One zeroed page-table page.
+    type Table: Deref<Target = [u64; ENTRIES]> + DerefMut;
+    /// An empty vector (no allocation).
+    fn new_vec<T>() -> Self::Vec<T>;
+    /// A zeroed table; `ENOMEM` if memory runs out.
+    fn new_table() -> Result<Self::Table, Errno>;
+}
+
+fn swap_remove<T, V: SimVec<T>>(v: &mut V, i: usize) -> Option<T> {
+    let last = v.len().checked_sub(1)?;
+    if i > last {
+        return None;
+    }
+    v.swap(i, last);
+    v.pop()
+}
+
+/// What a device is attached to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attachment {
+    /// A root-owned S2 domain (0 is the default domain, `0xFFFFFFFF` the NULL domain).
+    Domain(u32),
+    /// Nothing: after DETACH_DEVICE_DOMAIN or DETACH_DEVICE. DMA is blocked.
+    Detached,
+    /// Directly attached to a guest partition under a logical id.
+    Partition {
+        /// The guest.
+        partition: PartitionId,
+        /// The id later calls name the device by.
+        logical: LogicalId,
+    },
+}
+
+/// Per-code call statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Calls dispatched, including failed ones.
+    pub calls: u64,
+    /// Reps performed.
+    pub reps: u64,
+    /// Calls that returned a status other than success.
+    pub failed: u64,
+}
+
+/// A deposited-memory pool.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolInfo {
+    /// Pages deposited and not in use.
+    pub free: u64,
+    /// Pages in use (page tables, attach state).
+    pub used: u64,
+    /// Pages that must still be deposited before memory-consuming calls succeed again
+    /// (fault injection, see [`Sim::require_deposit`]).
+    pub debt: u64,
+    /// Pages deposited in total.
+    pub deposited: u64,
+}
+
+/// An injected fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Fail with `status` after performing at most `after_reps` reps (0 for simple calls).
+    Fail {
+        /// The status returned.
+        status: HvStatus,
+        /// Reps performed before failing.
+        after_reps: u16,
+    },
+    /// Perform at most `reps` reps and return success with fewer reps completed than asked
+    /// (what Hyper-V does when a rep call runs out of time).
+    Partial {
+        /// Reps performed.
+        reps: u16,
+    },
+}
+
+/// Fault injection: skip `skip` matching calls, then apply `kind` to the next `times` ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Only calls with this code match (`None`: every call).
+    pub code: Option<CallCode>,
+    /// Matching calls let through first.
+    pub skip: u32,
+    /// Matching calls the fault applies to after that.
+    pub times: u32,
+    /// What happens to them.
+    pub kind: FaultKind,
+}
+
+/// A contiguous run of mappings with equal flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    /// First IOVA.
+    pub iova: u64,
+    /// First page number.
+    pub pfn: u64,
+    /// Pages.
+    pub pages: u64,
+    /// Flags.
+    pub flags: MapFlags,
+}
+
+struct Partition<A: SimAlloc> {
+    id: PartitionId,
+    pool: PoolInfo,
+    pfns: A::Vec<u64>,
+}
+
+struct Domain {
+    id: u32,
+    root: u32,
+    tables: u64,
+    mapped: u64,
+}
+
+struct Device {
+    id: u64,
+    at: Attachment,
+}
+
+struct Table<A: SimAlloc> {
+    e: A::Table,
+    used: u16,
+}
+
+// Leaf entries: bit 0 present, bit 1 writable, bit 2 not-cached, page number from bit 12.
+const PRESENT: u64 = 1;
+const LEAF_WRITE: u64 = 2;
+const LEAF_UC: u64 = 4;
+
+fn leaf(pfn: u64, f: MapFlags) -> u64 {
+    let mut v = (pfn << 12) | PRESENT;
+    if f.contains(MapFlags::WRITABLE) {
+        v |= LEAF_WRITE;
+    }
+    if f.contains(MapFlags::NOT_CACHED) {
+        v |= LEAF_UC;
+    }
+    v
+}
+
+fn leaf_flags(v: u64) -> MapFlags {
+    let mut f = MapFlags::READABLE;
+    if v & LEAF_WRITE != 0 {
+        f = f.with(MapFlags::WRITABLE);
+    }
+    if v & LEAF_UC != 0 {
+        f = f.with(MapFlags::NOT_CACHED);
+    }
+    f
+}
+
+const fn index(pfn: u64, level: u32) -> usize {
+    ((pfn >> (9 * level)) & 511) as usize
+}
+
+type Status<T> = Result<T, HvStatus>;
+
+/// The simulated hypervisor.
+pub struct Sim<A: SimAlloc> {
+    partitions: A::Vec<Partition<A>>,
+    next_partition: u64,
+    domains: A::Vec<Domain>,
+    devices: A::Vec<Device>,
+    tables: A::Vec<Option<Table<A>>>,
+    free_slots: A::Vec<u32>,
+    stats: [CallStats; ISSUED_CODES.len() + 1],
+    fault: Option<Fault>,
+}
+
+impl<A: SimAlloc> Sim<A> {
+    /// A hypervisor with only the root partition (empty pool), no devices and no domains but
+    /// the default and NULL ones.
+    pub fn new() -> Result<Self, Errno> {
+        let mut s = Self {
+            partitions: A::new_vec(),
+            next_partition: 1,
+            domains: A::new_vec(),
+            devices: A::new_vec(),
+            tables: A::new_vec(),
+            free_slots: A::new_vec(),
+            stats: [CallStats::default(); ISSUED_CODES.len() + 1],
+            fault: None,
+        };
+        s.partitions.try_push(Partition {
+            id: PartitionId::SELF,
+            pool: PoolInfo::default(),
+            pfns: A::new_vec(),
+        })?;
+        Ok(s)
+    }
+
+    // ---- Test controls (not hypercalls) ----
+
+    /// Creates a guest partition (what the VMM does through /dev/mshv).
+    pub fn create_partition(&mut self) -> Result<PartitionId, Errno> {
+        self.next_partition += 1;
+        let id = PartitionId(self.next_partition);
+        self.partitions.try_push(Partition {
+            id,
+            pool: PoolInfo::default(),
+            pfns: A::new_vec(),
+        })?;
+        Ok(id)
+    }
+
+    /// Destroys a guest partition. `EBUSY` while a device is still attached to it (a device
+    /// must be detached before its partition goes away). Its deposited pages are handed to
+    /// `give_back`.
+    pub fn destroy_partition(
+        &mut self,
+        id: PartitionId,
+        give_back: &mut dyn FnMut(u64),
+    ) -> Result<(), Errno> {
+        if id == PartitionId::SELF {
+            return Err(errno::EINVAL);
+        }
+        let i = self.partition_index(id).ok_or(errno::ENOENT)?;
+        if self
+            .devices
+            .iter()
+            .any(|d| matches!(d.at, Attachment::Partition { partition, .. } if partition == id))
+        {
+            return Err(errno::EBUSY);
+        }
+        if let Some(p) = swap_remove(&mut self.partitions, i) {
+            p.pfns.iter().for_each(|&pfn| give_back(pfn));
+        }
+        Ok(())
+    }
+
+    /// Registers a device, attached to the default domain as at boot.
+    pub fn add_device(&mut self, id: DeviceId) -> Result<(), Errno> {
+        let id = id.encode();
+        if self.devices.iter().any(|d| d.id == id) {
+            return Err(errno::EEXIST);
+        }
+        self.devices.try_push(Device {
+            id,
+            at: Attachment::Domain(DeviceDomainId::S2_DEFAULT),
+        })
+    }
+
+    /// Removes a device (hot-unplug); `EBUSY` unless it is in the default domain or detached.
+    pub fn remove_device(&mut self, id: DeviceId) -> Result<(), Errno> {
+        let id = id.encode();
+        let i = self
+            .devices
+            .iter()
+            .position(|d| d.id == id)
+            .ok_or(errno::ENOENT)?;
+        match self.devices[i].at {
+            Attachment::Domain(DeviceDomainId::S2_DEFAULT) | Attachment::Detached => {
+                swap_remove(&mut self.devices, i);
+                Ok(())
+            }
+            _ => Err(errno::EBUSY),
+        }
+    }
+
+    /// Makes memory-consuming calls charged to `partition` fail with `INSUFFICIENT_MEMORY` until
+    /// `pages` more pages have been deposited into it (0 clears a pending requirement).
+    pub fn require_deposit(&mut self, partition: PartitionId, pages: u64) -> Result<(), Errno> {
+        let i = self.partition_index(partition).ok_or(errno::ENOENT)?;
+        self.partitions[i].pool.debt = pages;
+        Ok(())
+    }
+
+    /// Installs (or with `None` clears) the fault.
+    pub fn set_fault(&mut self, fault: Option<Fault>) {
+        self.fault = fault;
+    }
+
+    /// The installed fault, with its remaining counts.
+    pub fn fault(&self) -> Option<Fault> {
+        self.fault
+    }
+
+    // ---- Introspection ----
+
+    /// Statistics of calls with `code`.
+    pub fn stats(&self, code: CallCode) -> CallStats {
+        self.stats[stats_index(code)]
+    }
+
+    /// Clears all statistics.
+    pub fn reset_stats(&mut self) {
+        self.stats = [CallStats::default(); ISSUED_CODES.len() + 1];
+    }
+
+    /// The pool of `partition`.
+    pub fn pool(&self, partition: PartitionId) -> Option<PoolInfo> {
+        self.partition_index(partition)
+            .map(|i| self.partitions[i].pool)
+    }
+
+    /// The attachment of `device`.
+    pub fn attachment(&self, device: DeviceId) -> Option<Attachment> {
+        let id = device.encode();
+        self.devices.iter().find(|d| d.id == id).map(|d| d.at)
+    }
+
+    /// Ids of the domains created through CREATE_DEVICE_DOMAIN, in creation order (deleted ones
+    /// leave a gap filled by the last).
+    pub fn domain_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.domains.iter().map(|d| d.id)
+    }
+
+    /// Pages mapped in domain `id`.
+    pub fn mapped_pages(&self, id: u32) -> Option<u64> {
+        self.domains.iter().find(|d| d.id == id).map(|d| d.mapped)
+    }
+
+    /// Page-table pages of domain `id`.
+    pub fn table_pages(&self, id: u32) -> Option<u64> {
+        self.domains.iter().find(|d| d.id == id).map(|d| d.tables)
+    }
+
+    /// What `iova` translates to in domain `id`: page number and flags.
+    pub fn translate(&self, id: u32, iova: u64) -> Option<(u64, MapFlags)> {
+        let d = self.domains.iter().find(|d| d.id == id)?;
+        let pfn = iova >> 12;
+        if pfn >> (IOVA_BITS - 12) != 0 {
+            return None;
+        }
+        let mut slot = d.root;
+        for level in (1..=3).rev() {
+            let e = self.table(slot)?.e[index(pfn, level)];
+            if e == 0 {
+                return None;
+            }
+            slot = (e - 1) as u32;
+        }
+        let e = self.table(slot)?.e[index(pfn, 0)];
+        (e & PRESENT != 0).then(|| (e >> 12, leaf_flags(e)))
+    }
+
+    /// Calls `f` for every extent of domain `id` in IOVA order; adjacent pages with consecutive
+    /// page numbers and equal flags form one extent.
+    pub fn for_each_extent(&self, id: u32, f: &mut dyn FnMut(Extent)) {
+        let Some(d) = self.domains.iter().find(|d| d.id == id) else {
+            return;
+        };
+        let mut cur: Option<Extent> = None;
+        self.walk(d.root, 3, 0, &mut |iova_pfn, e| {
+            let (pfn, flags) = (e >> 12, leaf_flags(e));
+            let iova = iova_pfn << 12;
+            if let Some(c) = cur.as_mut() {
+                if c.iova + c.pages * HV_PAGE_SIZE as u64 == iova
+                    && c.pfn + c.pages == pfn
+                    && c.flags == flags
+                {
+                    c.pages += 1;
+                    return;
+                }
+                f(*c);
+            }
+            cur = Some(Extent {
+                iova,
+                pfn,
+                pages: 1,
+                flags,
+            });
+        });
+        if let Some(c) = cur {
+            f(c);
+        }
+    }
+
+    fn walk(&self, slot: u32, level: u32, base: u64, f: &mut dyn FnMut(u64, u64)) {
+        let Some(t) = self.table(slot) else {
+            return;
+        };
+        for (i, &e) in t.e.iter().enumerate() {
+            if e == 0 {
+                continue;
+            }
+            let pfn = base | ((i as u64) << (9 * level));
+            if level == 0 {
+                f(pfn, e);
+            } else {
+                self.walk((e - 1) as u32, level - 1, pfn, f);
+            }
+        }
+    }
+
+    /// Writes a text dump of partitions, domains, mappings, devices and statistics.
+    pub fn dump(&self, w: &mut dyn Write) -> fmt::Result {
+        for p in self.partitions.iter() {
+            write_partition(w, p.id)?;
+            let q = p.pool;
+            writeln!(
+                w,
+                " pool deposited={} free={} used={} debt={}",
+                q.deposited, q.free, q.used, q.debt
+            )?;
+        }
+        for d in self.domains.iter() {
+            writeln!(
+                w,
+                "domain {} owner=self mapped={} tables={}",
+                d.id, d.mapped, d.tables
+            )?;
+            let mut r = Ok(());
+            self.for_each_extent(d.id, &mut |x| {
+                if r.is_ok() {
+                    r = writeln!(
+                        w,
+                        "  iova={:#x} pfn={:#x} pages={} flags={:#x}",
+                        x.iova,
+                        x.pfn,
+                        x.pages,
+                        x.flags.bits()
+                    );
+                }
+            });
+            r?;
+        }
+        for d in self.devices.iter() {
+            write!(w, "device {:#018x} ", d.id)?;
+            match d.at {
+                Attachment::Domain(DeviceDomainId::S2_DEFAULT) => writeln!(w, "domain default")?,
+                Attachment::Domain(DeviceDomainId::S2_NULL) => writeln!(w, "domain null")?,
+                Attachment::Domain(id) => writeln!(w, "domain {id}")?,
+                Attachment::Detached => writeln!(w, "detached")?,
+                Attachment::Partition { partition, logical } => {
+                    writeln!(w, "partition {} logical {:#x}", partition.0, logical.get())?
+                }
+            }
+        }
+        for (i, s) in self.stats.iter().enumerate() {
+            if s.calls == 0 {
+                continue;
+            }
+            match ISSUED_CODES.get(i) {
+                Some(c) => write!(w, "calls code={:#06x}", c.0)?,
+                None => write!(w, "calls code=other")?,
+            }
+            writeln!(w, " calls={} reps={} failed={}", s.calls, s.reps, s.failed)?;
+        }
+        Ok(())
+    }
+
+    // ---- Dispatch ----
+
+    /// Handles one hypercall: `control` and `page` are exactly what `hv_do_hypercall()` would
+    /// pass to Hyper-V. Returns the 64-bit result (status and reps completed).
+    pub fn dispatch(&mut self, control: u64, page: &InputPage) -> HvResult {
+        let c = match Control::decode(control) {
+            Ok(c) => c,
+            Err(_) => {
+                self.count(CallCode(control as u16), 0, false);
+                return HvResult::new(HvStatus::INVALID_HYPERCALL_INPUT, 0);
+            }
+        };
+        let start = c.rep_start();
+        let (status, reached) = match Decoded::decode(&c, page) {
+            Err(s) => (s, start),
+            Ok(d) => {
+                let mut limit = if c.is_rep() { c.rep_count() } else { 1 };
+                let mut injected = None;
+                match self.take_fault(c.code()) {
+                    Some(FaultKind::Fail { status, after_reps }) => {
+                        limit = if c.is_rep() {
+                            limit.min(start.saturating_add(after_reps))
+                        } else {
+                            0
+                        };
+                        injected = Some(status);
+                    }
+                    Some(FaultKind::Partial { reps }) if c.is_rep() => {
+                        limit = limit.min(start.saturating_add(reps));
+                    }
+                    _ => {}
+                }
+                match self.execute(&d, start, limit) {
+                    Err((s, at)) => (s, at),
+                    Ok(at) => (injected.unwrap_or(HvStatus::SUCCESS), at),
+                }
+            }
+        };
+        let reps = if c.is_rep() { reached - start } else { 0 };
+        self.count(c.code(), u64::from(reps), status.is_success());
+        HvResult::new(status, if c.is_rep() { reached } else { 0 })
+    }
+
+    fn count(&mut self, code: CallCode, reps: u64, ok: bool) {
+        let s = &mut self.stats[stats_index(code)];
+        s.calls += 1;
+        s.reps += reps;
+        if !ok {
+            s.failed += 1;
+        }
+    }
+
+    fn take_fault(&mut self, code: CallCode) -> Option<FaultKind> {
+        let f = self.fault.as_mut()?;
+        if f.code.is_some_and(|c| c != code) {
+            return None;
+        }
+        if f.skip > 0 {
+            f.skip -= 1;
+            return None;
+        }
+        let kind = f.kind;
+        f.times = f.times.saturating_sub(1);
+        if f.times == 0 {
+            self.fault = None;
+        }
+        Some(kind)
+    }
+
+    /// Runs reps `start..limit` (a simple call when `limit` is 1 and the call is not a rep
+    /// call, nothing when 0). Returns the absolute rep index reached, or the failure status and
+    /// the rep it failed at.
+    fn execute(&mut self, d: &Decoded<'_>, start: u16, limit: u16) -> Result<u16, (HvStatus, u16)> {
+        let simple = |r: Status<()>| r.map(|()| 0).map_err(|s| (s, 0));
+        if limit == 0
+            && !matches!(
+                d.input,
+                Input::Map { .. } | Input::Unmap { .. } | Input::Deposit { .. }
+            )
+        {
+            return Ok(0);
+        }
+        match d.input {
+            Input::CreateDomain { domain, .. } => simple(self.create(domain)),
+            Input::DeleteDomain { domain } => simple(self.delete(domain)),
+            Input::AttachDomain { domain, device } => simple(self.attach_domain(domain, device)),
+            Input::DetachDomain { partition, device } => {
+                simple(self.detach_domain(partition, device))
+            }
+            Input::AttachDevice(a) => simple(self.attach_device(a)),
+            Input::DetachDevice { partition, logical } => {
+                simple(self.detach_device(partition, logical))
+            }
+            Input::Map {
+                domain,
+                flags,
+                iova,
+                ..
+            } => {
+                let di = self.own_domain(domain).map_err(|s| (s, start))?;
+                if !flags.contains(MapFlags::READABLE) {
+                    return Err((HvStatus::INVALID_PARAMETER, start));
+                }
+                if iova % HV_PAGE_SIZE as u64 != 0 {
+                    return Err((HvStatus::INVALID_ALIGNMENT, start));
+                }
+                for rep in start..limit {
+                    let pfn = d.list.get(usize::from(rep)).map_or(0, |p| p.get());
+                    self.map_one(di, iova_of(iova, rep), pfn, flags)
+                        .map_err(|s| (s, rep))?;
+                }
+                Ok(limit.max(start))
+            }
+            Input::Unmap { domain, iova, .. } => {
+                let di = self.own_domain(domain).map_err(|s| (s, start))?;
+                if iova % HV_PAGE_SIZE as u64 != 0 {
+                    return Err((HvStatus::INVALID_ALIGNMENT, start));
+                }
+                for rep in start..limit {
+                    self.unmap_one(di, iova_of(iova, rep))
+                        .map_err(|s| (s, rep))?;
+                }
+                Ok(limit.max(start))
+            }
+            Input::Deposit { partition } => {
+                let pi = self
+                    .partition_index(partition)
+                    .ok_or((HvStatus::INVALID_PARTITION_ID, start))?;
+                for rep in start..limit {
+                    let pfn = d.list.get(usize::from(rep)).map_or(0, |p| p.get());
+                    self.deposit_one(pi, pfn).map_err(|s| (s, rep))?;
+                }
+                Ok(limit.max(start))
+            }
+        }
+    }
+
+    fn partition_index(&self, id: PartitionId) -> Option<usize> {
+        self.partitions.iter().position(|p| p.id == id)
+    }
+
+    /// Checks the owner, VTL and type of a domain reference. Only the root's S2 domains exist.
+    fn check_owner(&self, d: DeviceDomain) -> Status<()> {
+        if d.partition != PartitionId::SELF {
+            return Err(if self.partition_index(d.partition).is_some() {
+                HvStatus::ACCESS_DENIED
+            } else {
+                HvStatus::INVALID_PARTITION_ID
+            });
+        }
+        if d.owner_vtl.use_target_vtl && d.owner_vtl.target_vtl != 0 {
+            return Err(HvStatus::INVALID_PARAMETER);
+        }
+        if d.domain.ty != DomainType::S2 {
+            return Err(HvStatus::INVALID_PARAMETER);
+        }
+        Ok(())
+    }
+
+    /// Index of a created (pageable) domain.
+    fn own_domain(&self, d: DeviceDomain) -> Status<usize> {
+        self.check_owner(d)?;
+        if matches!(
+            d.domain.id,
+            DeviceDomainId::S2_DEFAULT | DeviceDomainId::S2_NULL
+        ) {
+            return Err(HvStatus::ACCESS_DENIED);
+        }
+        self.domains
+            .iter()
+            .position(|x| x.id == d.domain.id)
+            .ok_or(HvStatus::NOT_FOUND)
+    }
+
+    fn device_index(&self, id: DeviceId) -> Status<usize> {
+        let id = id.encode();
+        self.devices
+            .iter()
+            .position(|d| d.id == id)
+            .ok_or(HvStatus::NOT_FOUND)
+    }
+
+    /// Takes one page of partition `pi`'s pool.
+    fn charge(&mut self, pi: usize) -> Status<()> {
+        let p = &mut self.partitions[pi].pool;
+        if p.debt > 0 || p.free == 0 {
+            return Err(HvStatus::INSUFFICIENT_MEMORY);
+        }
+        p.free -= 1;
+        p.used += 1;
+        Ok(())
+    }
+
+    fn uncharge(&mut self, pi: usize) {
+        let p = &mut self.partitions[pi].pool;
+        p.used = p.used.saturating_sub(1);
+        p.free += 1;
+    }
+
+    fn table(&self, slot: u32) -> Option<&Table<A>> {
+        self.tables.get(slot as usize).and_then(|t| t.as_ref())
+    }
+
+    fn table_mut(&mut self, slot: u32) -> Option<&mut Table<A>> {
+        self.tables.get_mut(slot as usize).and_then(|t| t.as_mut())
+    }
+
+    /// A new table charged to the root's pool.
+    fn new_table(&mut self) -> Status<u32> {
+        self.charge(0)?;
+        let t = match A::new_table() {
+            Ok(t) => t,
+            Err(_) => {
+                self.uncharge(0);
+                return Err(HvStatus::INSUFFICIENT_MEMORY);
+            }
+        };
+        let t = Table { e: t, used: 0 };
+        if let Some(slot) = self.free_slots.pop() {
+            if let Some(s) = self.tables.get_mut(slot as usize) {
+                *s = Some(t);
+                return Ok(slot);
+            }
+        }
+        let slot = self.tables.len() as u32;
+        if self.tables.try_push(Some(t)).is_err() {
+            self.uncharge(0);
+            return Err(HvStatus::INSUFFICIENT_MEMORY);
+        }
+        Ok(slot)
+    }
+
+    fn free_table(&mut self, slot: u32) {
+        if let Some(s) = self.tables.get_mut(slot as usize) {
+            if s.take().is_some() {
+                self.uncharge(0);
+                // Cannot fail for want of memory more than once per slot; a lost slot only
+                // wastes an index.
+                let _ = self.free_slots.try_push(slot);
+            }
+        }
+    }
+
+    fn create(&mut self, d: DeviceDomain) -> Status<()> {
+        self.check_owner(d)?;
+        let id = d.domain.id;
+        if matches!(id, DeviceDomainId::S2_DEFAULT | DeviceDomainId::S2_NULL) {
+            return Err(HvStatus::INVALID_PARAMETER);
+        }
+        if self.domains.iter().any(|x| x.id == id) {
+            return Err(HvStatus::OPERATION_DENIED);
+        }
+        let root = self.new_table()?;
+        if self
+            .domains
+            .try_push(Domain {
+                id,
+                root,
+                tables: 1,
+                mapped: 0,
+            })
+            .is_err()
+        {
+            self.free_table(root);
+            return Err(HvStatus::INSUFFICIENT_MEMORY);
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, d: DeviceDomain) -> Status<()> {
+        let i = self.own_domain(d)?;
+        let id = d.domain.id;
+        if self.devices.iter().any(|x| x.at == Attachment::Domain(id)) {
+            return Err(HvStatus::OPERATION_DENIED);
+        }
+        if self.domains[i].mapped != 0 {
+            return Err(HvStatus::OPERATION_DENIED);
+        }
+        if let Some(dom) = swap_remove(&mut self.domains, i) {
+            self.free_subtree(dom.root, 3);
+        }
+        Ok(())
+    }
+
+    fn free_subtree(&mut self, slot: u32, level: u32) {
+        if level > 0 {
+            for i in 0..ENTRIES {
+                let e = self.table(slot).map_or(0, |t| t.e[i]);
+                if e != 0 {
+                    self.free_subtree((e - 1) as u32, level - 1);
+                }
+            }
+        }
+        self.free_table(slot);
+    }
+
+    fn attach_domain(&mut self, d: DeviceDomain, device: DeviceId) -> Status<()> {
+        self.check_owner(d)?;
+        let id = d.domain.id;
+        if !matches!(id, DeviceDomainId::S2_DEFAULT | DeviceDomainId::S2_NULL)
+            && !self.domains.iter().any(|x| x.id == id)
+        {
+            return Err(HvStatus::NOT_FOUND);
+        }
+        let di = self.device_index(device)?;
+        let dev = &mut self.devices[di];
+        match dev.at {
+            Attachment::Domain(DeviceDomainId::S2_DEFAULT) | Attachment::Detached => {
+                dev.at = Attachment::Domain(id);
+                Ok(())
+            }
+            _ => Err(HvStatus::OPERATION_DENIED),
+        }
+    }
+
+    fn detach_domain(&mut self, partition: PartitionId, device: DeviceId) -> Status<()> {
+        if partition != PartitionId::SELF {
+            return Err(if self.partition_index(partition).is_some() {
+                HvStatus::ACCESS_DENIED
+            } else {
+                HvStatus::INVALID_PARTITION_ID
+            });
+        }
+        let di = self.device_index(device)?;
+        let dev = &mut self.devices[di];
+        match dev.at {
+            Attachment::Domain(_) => {
+                dev.at = Attachment::Detached;
+                Ok(())
+            }
+            _ => Err(HvStatus::OPERATION_DENIED),
+        }
+    }
+
+    fn guest_index(&self, partition: PartitionId) -> Status<usize> {
+        match self.partition_index(partition) {
+            Some(i) if partition != PartitionId::SELF => Ok(i),
+            _ => Err(HvStatus::INVALID_PARTITION_ID),
+        }
+    }
+
+    fn attach_device(&mut self, a: AttachDevice) -> Status<()> {
+        let pi = self.guest_index(a.partition)?;
+        if !a.flags.logical_id || a.logical.get() == 0 || a.vtl != 0 || a.pci_caps >> 12 != 0 {
+            return Err(HvStatus::INVALID_PARAMETER);
+        }
+        let di = self.device_index(a.device)?;
+        if !matches!(
+            self.devices[di].at,
+            Attachment::Domain(DeviceDomainId::S2_DEFAULT) | Attachment::Detached
+        ) {
+            return Err(HvStatus::OPERATION_DENIED);
+        }
+        let taken = self.devices.iter().any(|d| {
+            matches!(d.at, Attachment::Partition { partition, logical }
+                if partition == a.partition && logical == a.logical)
+        });
+        if taken {
+            return Err(HvStatus::OPERATION_DENIED);
+        }
+        self.charge(pi)?;
+        self.devices[di].at = Attachment::Partition {
+            partition: a.partition,
+            logical: a.logical,
+        };
+        Ok(())
+    }
+
+    fn detach_device(&mut self, partition: PartitionId, logical: LogicalId) -> Status<()> {
+        let pi = self.guest_index(partition)?;
+        let want = Attachment::Partition { partition, logical };
+        let di = self
+            .devices
+            .iter()
+            .position(|d| d.at == want)
+            .ok_or(HvStatus::NOT_FOUND)?;
+        self.devices[di].at = Attachment::Detached;
+        self.uncharge(pi);
+        Ok(())
+    }
+
+    fn deposit_one(&mut self, pi: usize, pfn: u64) -> Status<()> {
+        if pfn == 0 || pfn >> PFN_BITS != 0 {
+            return Err(HvStatus::INVALID_PARAMETER);
+        }
+        if self.partitions.iter().any(|p| p.pfns.contains(&pfn)) {
+            // The same page deposited twice: the caller gave away a page it does not own.
+            return Err(HvStatus::INVALID_PARAMETER);
+        }
+        let p = &mut self.partitions[pi];
+        p.pfns
+            .try_push(pfn)
+            .map_err(|_| HvStatus::INSUFFICIENT_MEMORY)?;
+        p.pool.deposited += 1;
+        if p.pool.debt > 0 {
+            // A debt page is consumed by the hypervisor for something else: it counts as used.
+            p.pool.debt -= 1;
+            p.pool.used += 1;
+        } else {
+            p.pool.free += 1;
+        }
+        Ok(())
+    }
+
+    fn map_one(&mut self, di: usize, iova: Option<u64>, pfn: u64, flags: MapFlags) -> Status<()> {
+        let iova = iova.ok_or(HvStatus::INVALID_PARAMETER)?;
+        let vpfn = iova >> 12;
+        if vpfn >> (IOVA_BITS - 12) != 0 || pfn >> PFN_BITS != 0 {
+            return Err(HvStatus::INVALID_PARAMETER);
+        }
+        let mut slot = self.domains[di].root;
+        for level in (1..=3).rev() {
+            let i = index(vpfn, level);
+            let e = self.table(slot).map_or(0, |t| t.e[i]);
+            slot = if e != 0 {
+                (e - 1) as u32
+            } else {
+                let child = self.new_table()?;
+                self.domains[di].tables += 1;
+                if let Some(t) = self.table_mut(slot) {
+                    t.e[i] = u64::from(child) + 1;
+                    t.used += 1;
+                }
+                child
+            };
+        }
+        let t = self.table_mut(slot).ok_or(HvStatus::OPERATION_FAILED)?;
+        let i = index(vpfn, 0);
+        if t.e[i] != 0 {
+            return Err(HvStatus::INVALID_PARAMETER);
+        }
+        t.e[i] = leaf(pfn, flags);
+        t.used += 1;
+        self.domains[di].mapped += 1;
+        Ok(())
+    }
+
+    fn unmap_one(&mut self, di: usize, iova: Option<u64>) -> Status<()> {
+        let iova = iova.ok_or(HvStatus::INVALID_PARAMETER)?;
+        let vpfn = iova >> 12;
+        if vpfn >> (IOVA_BITS - 12) != 0 {
+            return Err(HvStatus::INVALID_PARAMETER);
+        }
+        // The path from the root to the leaf table.
+        let mut path = [self.domains[di].root; 4];
+        for level in (1..=3).rev() {
+            let e = self
+                .table(path[3 - level as usize])
+                .map_or(0, |t| t.e[index(vpfn, level)]);
+            if e == 0 {
+                return Err(HvStatus::INVALID_PARAMETER);
+            }
+            path[4 - level as usize] = (e - 1) as u32;
+        }
+        let t = self.table_mut(path[3]).ok_or(HvStatus::OPERATION_FAILED)?;
+        let i = index(vpfn, 0);
+        if t.e[i] == 0 {
+            return Err(HvStatus::INVALID_PARAMETER);
+        }
+        t.e[i] = 0;
+        t.used -= 1;
+        self.domains[di].mapped -= 1;
+        // Free tables that became empty, bottom-up; the root stays.
+        for depth in (1..4).rev() {
+            if self.table(path[depth]).is_none_or(|t| t.used != 0) {
+                break;
+            }
+            self.free_table(path[depth]);
+            self.domains[di].tables -= 1;
+            let level = 4 - depth as u32;
+            if let Some(parent) = self.table_mut(path[depth - 1]) {
+                parent.e[index(vpfn, level)] = 0;
+                parent.used -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands every deposited page of every partition to `give_back` (teardown).
+    pub fn drain_deposits(&mut self, give_back: &mut dyn FnMut(u64)) {
+        for p in self.partitions.iter_mut() {
+            while let Some(pfn) = p.pfns.pop() {
+                give_back(pfn);
+            }
+        }
+    }
+}
+
+/// IOVA of rep `rep` from `base`, `None` on overflow.
+fn iova_of(base: u64, rep: u16) -> Option<u64> {
+    base.checked_add(u64::from(rep) * HV_PAGE_SIZE as u64)
+}
+
+fn stats_index(code: CallCode) -> usize {
+    ISSUED_CODES
+        .iter()
+        .position(|&c| c == code)
+        .unwrap_or(ISSUED_CODES.len())
+}
+
+fn write_partition(w: &mut dyn Write, id: PartitionId) -> fmt::Result {
+    if id == PartitionId::SELF {
+        write!(w, "partition self")
+    } else {
+        write!(w, "partition {}", id.0)
+    }
+}
+
+/// A backend that runs a [`Sim`]: tests reach the simulator behind it for controls and checks.
+pub trait SimBackend: super::layer::Backend {
+    /// The simulator's storage.
+    type Alloc: SimAlloc;
+    /// Runs `f` on the simulator (under its lock in the kernel).
+    fn with_sim<R>(&self, f: impl FnOnce(&mut Sim<Self::Alloc>) -> R) -> R;
+}
