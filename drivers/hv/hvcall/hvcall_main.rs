@@ -7,19 +7,40 @@
 //! choice is explicit: without `simulate=1` the module loads only on an MSHV root partition that
 //! offers device domains, or on L1VH, and refuses everywhere else.
 //!
-//! See `Documentation/hv-backend.rst`.
+//! The boundary other modules call is C (`mshv_hvcall.h`, implemented in `hvcall_shim.c`); their
+//! Rust side is `boundary.rs`. This file selects the backend, owns the simulator (behind an
+//! IRQ-safe spinlock, because hypercalls are issued with interrupts off and may come from any
+//! context), and exposes it in debugfs. See `Documentation/hv-backend.rst` and
+//! `Documentation/hv-simulator.rst`.
+
+use core::ffi::c_void;
 
 use kernel::{
     debugfs::{
         Dir,
         File, //
     },
-    prelude::*, //
+    prelude::*,
+    sync::{
+        new_spinlock_irq,
+        Arc,
+        SpinLockIrq, //
+    },
+    uaccess::UserSliceReader,
 };
 
 /// The kernel-independent shared code (also built and tested on the host).
 #[path = "../../../rust/hvpt/src/lib.rs"]
 pub mod hvpt;
+
+/// Client side of the backend boundary.
+#[path = "boundary.rs"]
+pub mod boundary;
+
+use hvpt::calls::InputPage;
+use hvpt::errno::Errno;
+use hvpt::sim::{Sim, SimAlloc, SimVec};
+use hvpt::simctl::Command;
 
 module! {
     type: HvCall,
@@ -35,13 +56,21 @@ module! {
     },
 }
 
-/// C functions of `hvcall_shim.c` (declared in `hvcall_shim.h`).
+/// C functions of `hvcall_shim.c` internal to this module (declared in `mshv_hvcall.h`).
 mod shim {
+    use core::ffi::c_void;
     use kernel::ffi::c_int;
 
+    /// `mshv_hvcall_sim_t`.
+    pub(super) type SimFn =
+        unsafe extern "C" fn(ctx: *mut c_void, control: u64, page: *const c_void) -> u64;
+
     extern "C" {
-        /// Whether this kernel runs as an MSHV root partition with device domains, or as L1VH.
         pub(super) fn mshv_hvcall_native_probe() -> c_int;
+        pub(super) fn mshv_hvcall_setup(sim: Option<SimFn>, ctx: *mut c_void) -> c_int;
+        pub(super) fn mshv_hvcall_teardown();
+        pub(super) fn mshv_hvcall_sim_ctx() -> *mut c_void;
+        pub(super) fn mshv_hvcall_free_pfns(pfns: *const u64, count: u32);
     }
 }
 
@@ -93,24 +122,204 @@ impl Backend {
     }
 }
 
-/// Module state.
+/// `KVec` with `GFP_ATOMIC` growth: the simulator runs where the hypercall would, with
+/// interrupts off.
+pub struct AtomicVec<T>(KVec<T>);
+
+impl<T> core::ops::Deref for AtomicVec<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T> core::ops::DerefMut for AtomicVec<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.0
+    }
+}
+
+impl<T> SimVec<T> for AtomicVec<T> {
+    fn try_push(&mut self, v: T) -> core::result::Result<(), Errno> {
+        self.0
+            .push(v, GFP_ATOMIC | __GFP_NOWARN)
+            .map_err(|_| hvpt::errno::ENOMEM)
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        self.0.pop()
+    }
+}
+
+/// The simulator's storage in the kernel.
+pub struct KernelAlloc;
+
+impl SimAlloc for KernelAlloc {
+    type Vec<T> = AtomicVec<T>;
+    type Table = KBox<[u64; 512]>;
+
+    fn new_vec<T>() -> AtomicVec<T> {
+        AtomicVec(KVec::new())
+    }
+
+    fn new_table() -> core::result::Result<KBox<[u64; 512]>, Errno> {
+        KBox::zeroed(GFP_ATOMIC | __GFP_NOWARN).map_err(|_| hvpt::errno::ENOMEM)
+    }
+}
+
+/// The simulated hypervisor as the kernel holds it.
+pub type SimLock = SpinLockIrq<Sim<KernelAlloc>>;
+
+/// Frees a page the simulator gives back (it was deposited, so it came from
+/// `mshv_hvcall_alloc_pfns()`).
+fn give_back(pfn: u64) {
+    // SAFETY: the simulator only holds page numbers that `DEPOSIT_MEMORY` received, i.e. pages
+    // the layer allocated with `mshv_hvcall_alloc_pfns()` and gave away; it hands each back
+    // exactly once.
+    unsafe { shim::mshv_hvcall_free_pfns(&pfn, 1) };
+}
+
+/// The simulator's entry point, called by `mshv_hvcall_call()` with interrupts off.
+///
+/// # Safety
+///
+/// `ctx` must be the pointer registered with `mshv_hvcall_setup()` (a live [`SimLock`]), and
+/// `page` must point to a readable 4K input page.
+unsafe extern "C" fn sim_dispatch(ctx: *mut c_void, control: u64, page: *const c_void) -> u64 {
+    // SAFETY: by the function's safety requirements.
+    let sim = unsafe { &*ctx.cast::<SimLock>() };
+    // SAFETY: by the function's safety requirements; `InputPage` has alignment 1.
+    let page = unsafe { &*page.cast::<InputPage>() };
+    sim.lock().dispatch(control, page).raw()
+}
+
+/// The registered backend; dropping it unregisters it and frees what the simulator holds.
+///
+/// # Invariants
+///
+/// `mshv_hvcall_setup()` succeeded, with `sim`'s address as context if it is `Some`.
+struct Registration {
+    sim: Option<Arc<SimLock>>,
+}
+
+impl Registration {
+    fn new(backend: Backend) -> Result<Self> {
+        let sim = match backend {
+            Backend::Native => None,
+            Backend::Simulated => {
+                let s = Sim::new().map_err(boundary::kerr)?;
+                Some(Arc::pin_init(new_spinlock_irq!(s), GFP_KERNEL)?)
+            }
+        };
+        let (f, ctx): (Option<shim::SimFn>, *mut c_void) = match &sim {
+            Some(s) => (
+                Some(sim_dispatch),
+                Arc::as_ptr(s).cast_mut().cast::<c_void>(),
+            ),
+            None => (None, core::ptr::null_mut()),
+        };
+        // SAFETY: `sim_dispatch` matches `mshv_hvcall_sim_t`; `ctx` points to the `SimLock`
+        // that the returned `Registration` keeps alive until `Drop` unregisters it.
+        let ret = unsafe { shim::mshv_hvcall_setup(f, ctx) };
+        if ret != 0 {
+            return Err(Error::from_errno(ret));
+        }
+        // INVARIANT: setup succeeded with `sim` as context.
+        Ok(Self { sim })
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant setup succeeded; module exit runs after every user
+        // module is gone (they depend on our symbols), so no call is in flight.
+        unsafe { shim::mshv_hvcall_teardown() };
+        if let Some(s) = &self.sim {
+            s.lock().drain_deposits(&mut give_back);
+        }
+    }
+}
+
+/// What the debugfs files of the simulator see.
+type SimRef = Option<Arc<SimLock>>;
+
+fn show_dump(sim: &SimRef, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    match sim {
+        Some(s) => s.lock().dump(f),
+        None => writeln!(f, "native backend: no simulator"),
+    }
+}
+
+fn show_stats(sim: &SimRef, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let Some(s) = sim else {
+        return writeln!(f, "native backend: no simulator");
+    };
+    let s = s.lock();
+    for code in hvpt::layer::ISSUED_CODES {
+        let st = s.stats(code);
+        writeln!(
+            f,
+            "{:#06x} calls={} reps={} failed={}",
+            code.0, st.calls, st.reps, st.failed
+        )?;
+    }
+    writeln!(f, "pages_out={}", boundary::pages_out())
+}
+
+fn write_control(sim: &SimRef, r: &mut UserSliceReader) -> Result {
+    let Some(s) = sim else {
+        return Err(ENODEV);
+    };
+    let mut buf = [0u8; 128];
+    let n = r.len();
+    let line = buf.get_mut(..n).ok_or(EINVAL)?;
+    r.read_slice(line)?;
+    let cmd = Command::parse(line).map_err(boundary::kerr)?;
+    cmd.apply(&mut s.lock(), &mut give_back)
+        .map_err(boundary::kerr)
+}
+
+/// Module state. Fields drop in order: the registration goes first (no more hypercalls), then
+/// the debugfs files, then the directory.
 #[pin_data]
 struct HvCall {
-    /// `mshv_hvcall/backend` in debugfs.
+    _reg: Registration,
+    /// `mshv_hvcall/backend`.
     #[pin]
     backend: File<Backend>,
+    /// `mshv_hvcall/dump`: partitions, domains, mappings, devices, statistics.
+    #[pin]
+    dump: File<SimRef>,
+    /// `mshv_hvcall/stats`: calls, reps and failures per code; deposit pages outstanding.
+    #[pin]
+    stats: File<SimRef>,
+    /// `mshv_hvcall/control`: simulator commands (`hvpt::simctl`).
+    #[pin]
+    control: File<SimRef>,
     _debugfs: Dir,
 }
 
 impl kernel::InPlaceModule for HvCall {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let debugfs = Dir::new(c"mshv_hvcall");
+        let setup = Backend::select().and_then(|b| Ok((b, Registration::new(b)?)));
+        let (backend, reg, sim) = match setup {
+            Ok((b, r)) => {
+                let sim = r.sim.clone();
+                (Ok(b), Ok(r), sim)
+            }
+            Err(e) => (Err(e), Err(e), None),
+        };
         try_pin_init!(Self {
+            _reg: reg?,
             backend <- debugfs.read_callback_file(
                 c"backend",
-                Backend::select()?,
+                backend?,
                 &|b: &Backend, f| writeln!(f, "{}", b.name())
             ),
+            dump <- debugfs.read_callback_file(c"dump", sim.clone(), &show_dump),
+            stats <- debugfs.read_callback_file(c"stats", sim.clone(), &show_stats),
+            control <- debugfs.write_callback_file(c"control", sim, &write_control),
             _debugfs: debugfs,
         })
     }
@@ -160,5 +369,173 @@ mod tests {
             HvResult::from_raw(u64::MAX).to_result(),
             Err(errno::EOPNOTSUPP)
         );
+    }
+}
+
+/// The layer and the simulator in the kernel: the shared scenarios of `hvpt::selftest` through
+/// the real boundary (`mshv_hvcall_call()`: per-CPU input page, interrupts off, simulator under
+/// its spinlock). Each case starts from a fresh simulator and checks that every deposit page
+/// was freed afterwards. With the native backend the cases do nothing (they would reset the
+/// simulator, which does not exist).
+#[kunit_tests(mshv_hvcall_sim)]
+mod sim_tests {
+    use super::boundary::{pages_out, HvBackend};
+    use super::hvpt::calls::InputPage;
+    use super::hvpt::errno::Errno;
+    use super::hvpt::hypercall::{Control, HvResult};
+    use super::hvpt::layer::{Backend, Context};
+    use super::hvpt::selftest::{self, Figures, Outcome};
+    use super::hvpt::sim::{Sim, SimBackend};
+    use super::{give_back, shim, KernelAlloc, SimLock};
+    use kernel::prelude::*;
+
+    /// The module's backend, with access to its simulator.
+    struct Kunit {
+        sim: &'static SimLock,
+    }
+
+    impl Backend for Kunit {
+        type Pages = super::boundary::PfnList;
+
+        fn hypercall(&self, control: Control, fill: &mut dyn FnMut(&mut InputPage)) -> HvResult {
+            HvBackend.hypercall(control, fill)
+        }
+
+        fn alloc_pages(
+            &self,
+            count: usize,
+            contiguous: bool,
+            ctx: Context,
+        ) -> core::result::Result<Self::Pages, Errno> {
+            HvBackend.alloc_pages(count, contiguous, ctx)
+        }
+
+        fn release_pages(&self, pages: Self::Pages, taken: usize) {
+            HvBackend.release_pages(pages, taken)
+        }
+    }
+
+    impl SimBackend for Kunit {
+        type Alloc = KernelAlloc;
+
+        fn with_sim<R>(&self, f: impl FnOnce(&mut Sim<KernelAlloc>) -> R) -> R {
+            f(&mut self.sim.lock())
+        }
+    }
+
+    /// Runs `f` on a fresh simulator: `Ok(None)` with the native backend (nothing to test),
+    /// `Err` if the simulator could not be reset or deposit pages were not all freed after.
+    fn fresh<R>(f: impl FnOnce(&Kunit) -> R) -> core::result::Result<Option<R>, ()> {
+        // SAFETY: no preconditions.
+        let ctx = unsafe { shim::mshv_hvcall_sim_ctx() };
+        if ctx.is_null() {
+            pr_info!("native backend: simulator cases skipped\n");
+            return Ok(None);
+        }
+        // SAFETY: a non-NULL context is the registered `SimLock`, alive while this module is
+        // (KUnit runs the cases of a loaded module).
+        let sim = unsafe { &*ctx.cast::<SimLock>() };
+        let b = Kunit { sim };
+        let reset = |b: &Kunit| b.with_sim(|s| s.reset(&mut give_back)).is_ok();
+        if !reset(&b) {
+            pr_err!("simulator reset failed\n");
+            return Err(());
+        }
+        let before = pages_out();
+        let r = f(&b);
+        let ok = reset(&b);
+        if !ok || pages_out() != before {
+            pr_err!("deposit pages not freed: {} -> {}\n", before, pages_out());
+            return Err(());
+        }
+        Ok(Some(r))
+    }
+
+    fn run(name: &str, f: fn(&Kunit) -> Outcome) -> bool {
+        match fresh(f) {
+            Err(()) => false,
+            Ok(None) | Ok(Some(Ok(()))) => true,
+            Ok(Some(Err(e))) => {
+                pr_err!("{}: check failed at selftest.rs:{}: {}\n", name, e.line, e.what);
+                false
+            }
+        }
+    }
+
+    /// The round trip for `pages`; `Ok(None)` with the native backend.
+    fn figures(pages: u64, warm: bool) -> core::result::Result<Option<Figures>, ()> {
+        match fresh(|b| selftest::map_unmap_round_trip(b, pages, warm))? {
+            None => Ok(None),
+            Some(Ok(f)) => {
+                pr_info!(
+                    "figures: pages={} warm={} map_calls={} map_retries={} unmap_calls={} deposit_calls={} deposited_pages={} table_pages={}\n",
+                    f.pages, warm, f.map_calls, f.map_retries, f.unmap_calls,
+                    f.deposit_calls, f.deposited_pages, f.table_pages
+                );
+                Ok(Some(f))
+            }
+            Some(Err(e)) => {
+                pr_err!("{} pages: check failed at selftest.rs:{}: {}\n", pages, e.line, e.what);
+                Err(())
+            }
+        }
+    }
+
+    #[test]
+    fn minimal_call_counts() {
+        for (pages, map, unmap) in [
+            (1u64, 1u64, 1u64),
+            (507, 1, 1),
+            (508, 2, 1),
+            (4095, 9, 1),
+            (4096, 9, 2),
+            (262_144, 518, 65),
+        ] {
+            let warm = figures(pages, true);
+            assert!(warm.is_ok());
+            if let Ok(Some(f)) = warm {
+                assert_eq!((f.map_calls, f.map_retries, f.unmap_calls), (map, 0, unmap));
+            }
+            let cold = figures(pages, false);
+            assert!(cold.is_ok());
+            if let Ok(Some(f)) = cold {
+                assert_eq!((f.map_calls - f.map_retries, f.unmap_calls), (map, unmap));
+            }
+        }
+    }
+
+    #[test]
+    fn resume_after_partial() {
+        assert!(run("resume_after_partial", selftest::resume_after_partial));
+    }
+
+    #[test]
+    fn stalls_are_bounded() {
+        assert!(run("stalls_are_bounded", selftest::stalls_are_bounded));
+    }
+
+    #[test]
+    fn deposits_are_bounded() {
+        assert!(run("deposits_are_bounded", selftest::deposits_are_bounded));
+    }
+
+    #[test]
+    fn shortages_reset_on_progress() {
+        assert!(run("shortages_reset_on_progress", selftest::shortages_reset_on_progress));
+    }
+
+    #[test]
+    fn failed_map_rolls_back() {
+        assert!(run("failed_map_rolls_back", selftest::failed_map_rolls_back));
+    }
+
+    #[test]
+    fn strict_rejections() {
+        assert!(run("strict_rejections", selftest::strict_rejections));
+    }
+
+    #[test]
+    fn direct_attach() {
+        assert!(run("direct_attach", selftest::direct_attach));
     }
 }

@@ -221,11 +221,9 @@ pub const fn max_reps(code: CallCode) -> u16 {
 }
 
 fn put<T: IntoBytes + zerocopy::Immutable>(page: &mut InputPage, v: &T) {
-    let b = v.as_bytes();
-    // The structs are all smaller than the page (checked at compile time in `abi`).
-    if let Some(dst) = page.get_mut(..b.len()) {
-        dst.copy_from_slice(b);
-    }
+    // The structs are all smaller than the page (checked at compile time in `abi`), so this
+    // cannot fail.
+    let _ = v.write_to_prefix(page.as_mut_slice());
 }
 
 impl Input {
@@ -338,11 +336,16 @@ impl Input {
 
 /// Writes little-endian `u64`s into `page` from byte offset `at`; stops at the end of the page.
 pub fn write_u64_list(page: &mut InputPage, at: usize, list: impl Iterator<Item = u64>) {
-    let Some(rest) = page.get_mut(at..) else {
-        return;
-    };
-    for (chunk, v) in rest.chunks_exact_mut(8).zip(list) {
-        chunk.copy_from_slice(&v.to_le_bytes());
+    let mut at = at;
+    for v in list {
+        let Some(dst) = page
+            .get_mut(at..at.saturating_add(8))
+            .and_then(|s| <&mut [u8; 8]>::try_from(s).ok())
+        else {
+            return;
+        };
+        *dst = v.to_le_bytes();
+        at += 8;
     }
 }
 

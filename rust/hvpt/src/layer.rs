@@ -433,7 +433,7 @@ impl<'a, B: Backend> Hv<'a, B> {
         check_range(iova, pages)?;
         let mut done = 0u64;
         while done < pages {
-            let n = (pages - done).min(MAX_REPS as u64) as u16;
+            let n = (pages - done).min(u64::from(MAX_REPS)) as u16;
             let input = Input::Unmap {
                 domain,
                 iova: iova + done * HV_PAGE_SIZE as u64,

@@ -19,3 +19,4 @@ pub mod hypercall;
 pub mod layer;
 pub mod selftest;
 pub mod sim;
+pub mod simctl;

@@ -495,15 +495,12 @@ pub fn direct_attach<B: SimBackend>(b: &B) -> Outcome {
             })
     );
     check!(errno_of(hv.attach_domain(DeviceDomain::own_s2(0), dev)) == errno::EACCES);
-    let mut pages = 0u64;
-    check!(b.with_sim(|s| s.destroy_partition(guest, &mut |_| pages += 1)) == Err(errno::EBUSY));
+    check!(b.with_sim(|s| s.destroy_partition(guest)) == Err(errno::EBUSY));
     let wrong = LogicalId::from_bdf(0, PciRid::new(5, 0));
     check!(errno_of(hv.detach_device(guest, wrong)) == errno::ENOENT);
     check!(hv.detach_device(guest, logical).is_ok());
-    check!(b
-        .with_sim(|s| s.destroy_partition(guest, &mut |_| pages += 1))
-        .is_ok());
-    check!(pages == 16);
+    check!(b.with_sim(|s| s.destroy_partition(guest)) == Ok(16));
+    check!(b.with_sim(|s| s.pool(guest)).is_none());
     check!(hv.attach_domain(DeviceDomain::own_s2(0), dev).is_ok());
     Ok(())
 }

@@ -155,7 +155,10 @@ pub struct Extent {
 struct Partition<A: SimAlloc> {
     id: PartitionId,
     pool: PoolInfo,
+    /// Deposited pages, returned at [`Sim::drain_deposits`].
     pfns: A::Vec<u64>,
+    /// Destroyed partitions stay listed (invisible to hypercalls) until their pages are drained.
+    destroyed: bool,
 }
 
 struct Domain {
@@ -238,6 +241,7 @@ impl<A: SimAlloc> Sim<A> {
             id: PartitionId::SELF,
             pool: PoolInfo::default(),
             pfns: A::new_vec(),
+            destroyed: false,
         })?;
         Ok(s)
     }
@@ -252,18 +256,16 @@ impl<A: SimAlloc> Sim<A> {
             id,
             pool: PoolInfo::default(),
             pfns: A::new_vec(),
+            destroyed: false,
         })?;
         Ok(id)
     }
 
     /// Destroys a guest partition. `EBUSY` while a device is still attached to it (a device
-    /// must be detached before its partition goes away). Its deposited pages are handed to
-    /// `give_back`.
-    pub fn destroy_partition(
-        &mut self,
-        id: PartitionId,
-        give_back: &mut dyn FnMut(u64),
-    ) -> Result<(), Errno> {
+    /// must be detached before its partition goes away). Returns the number of pages that were
+    /// deposited into it; the simulator keeps them until [`Sim::drain_deposits`] (the root would
+    /// withdraw them).
+    pub fn destroy_partition(&mut self, id: PartitionId) -> Result<u64, Errno> {
         if id == PartitionId::SELF {
             return Err(errno::EINVAL);
         }
@@ -275,10 +277,9 @@ impl<A: SimAlloc> Sim<A> {
         {
             return Err(errno::EBUSY);
         }
-        if let Some(p) = swap_remove(&mut self.partitions, i) {
-            p.pfns.iter().for_each(|&pfn| give_back(pfn));
-        }
-        Ok(())
+        let p = &mut self.partitions[i];
+        p.destroyed = true;
+        Ok(p.pool.deposited)
     }
 
     /// Registers a device, attached to the default domain as at boot.
@@ -438,7 +439,7 @@ impl<A: SimAlloc> Sim<A> {
 
     /// Writes a text dump of partitions, domains, mappings, devices and statistics.
     pub fn dump(&self, w: &mut dyn Write) -> fmt::Result {
-        for p in self.partitions.iter() {
+        for p in self.partitions.iter().filter(|p| !p.destroyed) {
             write_partition(w, p.id)?;
             let q = p.pool;
             writeln!(
@@ -631,7 +632,9 @@ impl<A: SimAlloc> Sim<A> {
     }
 
     fn partition_index(&self, id: PartitionId) -> Option<usize> {
-        self.partitions.iter().position(|p| p.id == id)
+        self.partitions
+            .iter()
+            .position(|p| p.id == id && !p.destroyed)
     }
 
     /// Checks the owner, VTL and type of a domain reference. Only the root's S2 domains exist.
@@ -968,6 +971,14 @@ impl<A: SimAlloc> Sim<A> {
                 parent.used -= 1;
             }
         }
+        Ok(())
+    }
+
+    /// Returns to the state of [`Sim::new`]: every deposited page goes to `give_back`, and all
+    /// partitions, domains, devices, faults and statistics are dropped.
+    pub fn reset(&mut self, give_back: &mut dyn FnMut(u64)) -> Result<(), Errno> {
+        self.drain_deposits(give_back);
+        *self = Self::new()?;
         Ok(())
     }
 

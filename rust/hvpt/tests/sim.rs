@@ -27,6 +27,10 @@ fn run(name: &str, f: fn(&HostBackend) -> selftest::Outcome) {
         panic!("{name}: check failed at selftest.rs:{}: {}", e.line, e.what);
     }
     assert_eq!(b.outstanding_pages(), 0, "{name}: deposit pages leaked");
+    // Every page the hypervisor took comes back when it is reset (as at module unload).
+    let mut back = 0u64;
+    b.with_sim(|s| s.reset(&mut |_| back += 1)).unwrap();
+    assert_eq!(back, b.deposited_pages(), "{name}: simulator lost deposited pages");
 }
 
 #[test]

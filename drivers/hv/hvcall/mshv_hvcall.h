@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The backend boundary of mshv-passthru (Documentation/hv-backend.rst).
+ *
+ * Every hypercall of the project's modules goes through mshv_hvcall_call():
+ * on an MSHV root or L1VH partition it reaches Hyper-V through
+ * hv_do_hypercall(); with mshv_hvcall.simulate=1 it reaches the simulated
+ * hypervisor, which receives the same control word and input page. The
+ * Rust side of every module declares these functions in
+ * drivers/hv/hvcall/boundary.rs with the same signatures.
+ */
+#ifndef MSHV_PT_HVCALL_H
+#define MSHV_PT_HVCALL_H
+
+#include <linux/types.h>
+
+/* Fills the hypercall input page; runs with interrupts disabled. */
+typedef void (*mshv_hvcall_fill_t)(void *page, void *arg);
+
+/* The simulated hypervisor's entry point (registered by mshv_hvcall). */
+typedef u64 (*mshv_hvcall_sim_t)(void *ctx, u64 control, const void *page);
+
+/*
+ * Issues one hypercall: disables interrupts, calls @fill on this CPU's
+ * input page, dispatches @control with that page as input (no output page)
+ * and restores interrupts. Returns the raw 64-bit hypercall result, or
+ * U64_MAX if no backend is set up. Any context.
+ */
+u64 mshv_hvcall_call(u64 control, mshv_hvcall_fill_t fill, void *arg);
+
+/*
+ * Allocates @count pages for a deposit and writes their page frame numbers
+ * (4K) to @pfns. With @contiguous, @count must be a multiple of 8 and the
+ * pages come in physically contiguous, naturally aligned blocks of 8.
+ * GFP_ATOMIC if @atomic, else GFP_KERNEL. 0 or -ENOMEM/-EINVAL; on error
+ * nothing stays allocated.
+ */
+int mshv_hvcall_alloc_pfns(u64 *pfns, u32 count, bool contiguous, bool atomic);
+
+/* Frees pages from mshv_hvcall_alloc_pfns() that no hypervisor owns. */
+void mshv_hvcall_free_pfns(const u64 *pfns, u32 count);
+
+/* Pages allocated for deposits and not freed (owned by the hypervisor). */
+s64 mshv_hvcall_pages_out(void);
+
+/* The simulator context, or NULL when the backend is native (tests only). */
+void *mshv_hvcall_sim_ctx(void);
+
+/* ---- Internal to mshv_hvcall.ko ---- */
+
+/*
+ * 0 on an MSHV root partition with device domains or on L1VH; -ENODEV when
+ * not running as such a partition; -EOPNOTSUPP when the hypervisor lacks
+ * device domains.
+ */
+int mshv_hvcall_native_probe(void);
+
+/*
+ * Sets up the backend: native (@sim NULL) uses the kernel's per-CPU
+ * hypercall input pages; simulated allocates its own per-CPU pages and
+ * dispatches to @sim(@sim_ctx, ...). 0 or -ENOMEM.
+ */
+int mshv_hvcall_setup(mshv_hvcall_sim_t sim, void *sim_ctx);
+
+/* Undoes mshv_hvcall_setup(); no call may be in flight. */
+void mshv_hvcall_teardown(void);
+
+#endif
