@@ -456,7 +456,12 @@ mod sim_tests {
             Err(()) => false,
             Ok(None) | Ok(Some(Ok(()))) => true,
             Ok(Some(Err(e))) => {
-                pr_err!("{}: check failed at selftest.rs:{}: {}\n", name, e.line, e.what);
+                pr_err!(
+                    "{}: check failed at selftest.rs:{}: {}\n",
+                    name,
+                    e.line,
+                    e.what
+                );
                 false
             }
         }
@@ -475,7 +480,12 @@ mod sim_tests {
                 Ok(Some(f))
             }
             Some(Err(e)) => {
-                pr_err!("{} pages: check failed at selftest.rs:{}: {}\n", pages, e.line, e.what);
+                pr_err!(
+                    "{} pages: check failed at selftest.rs:{}: {}\n",
+                    pages,
+                    e.line,
+                    e.what
+                );
                 Err(())
             }
         }
@@ -521,12 +531,18 @@ mod sim_tests {
 
     #[test]
     fn shortages_reset_on_progress() {
-        assert!(run("shortages_reset_on_progress", selftest::shortages_reset_on_progress));
+        assert!(run(
+            "shortages_reset_on_progress",
+            selftest::shortages_reset_on_progress
+        ));
     }
 
     #[test]
     fn failed_map_rolls_back() {
-        assert!(run("failed_map_rolls_back", selftest::failed_map_rolls_back));
+        assert!(run(
+            "failed_map_rolls_back",
+            selftest::failed_map_rolls_back
+        ));
     }
 
     #[test]

@@ -107,6 +107,7 @@ u64 mshv_hvcall_call(u64 control, mshv_hvcall_fill_t fill, void *arg)
 	void *page;
 	u64 ret = U64_MAX;
 
+	/* Pairs with mshv_hvcall_setup(): the pages and simulator are set. */
 	if (!smp_load_acquire(&backend_ready))
 		return U64_MAX;
 
@@ -174,6 +175,7 @@ EXPORT_SYMBOL_GPL(mshv_hvcall_pages_out);
 
 void *mshv_hvcall_sim_ctx(void)
 {
+	/* Pairs with mshv_hvcall_setup(): sim_ctx is set when ready. */
 	return smp_load_acquire(&backend_ready) ? sim_ctx : NULL;
 }
 EXPORT_SYMBOL_GPL(mshv_hvcall_sim_ctx);

@@ -30,7 +30,11 @@ fn run(name: &str, f: fn(&HostBackend) -> selftest::Outcome) {
     // Every page the hypervisor took comes back when it is reset (as at module unload).
     let mut back = 0u64;
     b.with_sim(|s| s.reset(&mut |_| back += 1)).unwrap();
-    assert_eq!(back, b.deposited_pages(), "{name}: simulator lost deposited pages");
+    assert_eq!(
+        back,
+        b.deposited_pages(),
+        "{name}: simulator lost deposited pages"
+    );
 }
 
 #[test]
