@@ -493,14 +493,7 @@ mod sim_tests {
 
     #[test]
     fn minimal_call_counts() {
-        for (pages, map, unmap) in [
-            (1u64, 1u64, 1u64),
-            (507, 1, 1),
-            (508, 2, 1),
-            (4095, 9, 1),
-            (4096, 9, 2),
-            (262_144, 518, 65),
-        ] {
+        for (pages, map, unmap) in selftest::CALL_COUNT_CASES {
             let warm = figures(pages, true);
             assert!(warm.is_ok());
             if let Ok(Some(f)) = warm {

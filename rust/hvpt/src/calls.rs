@@ -500,7 +500,6 @@ impl<'a> Decoded<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::device_id::{PciDeviceId, PciRid};
     use super::*;
     use proptest::prelude::*;
     use std::boxed::Box;
@@ -510,12 +509,7 @@ mod tests {
     }
 
     fn pci(bus: u8) -> DeviceId {
-        DeviceId::Pci(PciDeviceId {
-            segment: 0,
-            rid: PciRid::new(bus, 0),
-            shadow: None,
-            phantom_function_bits: 0,
-        })
+        DeviceId::pci(0, bus, 0)
     }
 
     fn roundtrip(input: Input, control: Control) -> Input {

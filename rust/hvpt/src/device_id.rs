@@ -124,6 +124,16 @@ impl LogicalId {
 }
 
 impl DeviceId {
+    /// The PCI-type id of `segment:bus:devfn` with no alias and no shadow range.
+    pub const fn pci(segment: u16, bus: u8, devfn: u8) -> Self {
+        Self::Pci(PciDeviceId {
+            segment,
+            rid: PciRid::new(bus, devfn),
+            shadow: None,
+            phantom_function_bits: 0,
+        })
+    }
+
     /// Encodes the 64-bit value.
     pub const fn encode(self) -> u64 {
         match self {

@@ -9,7 +9,7 @@
 
 use super::abi::{CreateDomainFlags, DeviceDomain, PartitionId};
 use super::calls::{AttachDevice, AttachDeviceFlags, MapFlags};
-use super::device_id::{DeviceId, LogicalId, PciDeviceId, PciRid};
+use super::device_id::{DeviceId, LogicalId, PciRid};
 use super::errno::{self, Errno};
 use super::hypercall::{CallCode, HvStatus};
 use super::layer::{map_calls, unmap_calls, Context, DepositPolicy, Hv, MAX_STALLS};
@@ -46,13 +46,19 @@ const IOVA: u64 = 0x4000_0000;
 const PFN: u64 = 0x20_0000;
 
 fn pci(bus: u8) -> DeviceId {
-    DeviceId::Pci(PciDeviceId {
-        segment: 0,
-        rid: PciRid::new(bus, 0),
-        shadow: None,
-        phantom_function_bits: 0,
-    })
+    DeviceId::pci(0, bus, 0)
 }
+
+/// The sizes of issue 3 with their minimum MAP and UNMAP call counts:
+/// `ceil(pages / 507)` and `ceil(pages / 4095)`.
+pub const CALL_COUNT_CASES: [(u64, u64, u64); 6] = [
+    (1, 1, 1),
+    (507, 1, 1),
+    (508, 2, 1),
+    (4095, 9, 1),
+    (4096, 9, 2),
+    (262_144, 518, 65),
+];
 
 /// Call figures of one map/unmap round trip.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use hvpt::abi::{CreateDomainFlags, DeviceDomain, PartitionId};
 use hvpt::calls::MapFlags;
-use hvpt::device_id::{DeviceId, PciDeviceId, PciRid};
+use hvpt::device_id::DeviceId;
 use hvpt::errno::{self, Errno};
 use hvpt::hypercall::{CallCode, Control, HvStatus};
 use hvpt::layer::{map_calls, unmap_calls, Context, Hv};
@@ -37,55 +37,31 @@ fn run(name: &str, f: fn(&HostBackend) -> selftest::Outcome) {
     );
 }
 
-#[test]
-fn scenario_resume_after_partial() {
-    run("resume_after_partial", selftest::resume_after_partial);
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run(stringify!($name), selftest::$name);
+            }
+        )*
+    };
 }
 
-#[test]
-fn scenario_stalls_are_bounded() {
-    run("stalls_are_bounded", selftest::stalls_are_bounded);
-}
-
-#[test]
-fn scenario_deposits_are_bounded() {
-    run("deposits_are_bounded", selftest::deposits_are_bounded);
-}
-
-#[test]
-fn scenario_shortages_reset_on_progress() {
-    run(
-        "shortages_reset_on_progress",
-        selftest::shortages_reset_on_progress,
-    );
-}
-
-#[test]
-fn scenario_failed_map_rolls_back() {
-    run("failed_map_rolls_back", selftest::failed_map_rolls_back);
-}
-
-#[test]
-fn scenario_strict_rejections() {
-    run("strict_rejections", selftest::strict_rejections);
-}
-
-#[test]
-fn scenario_direct_attach() {
-    run("direct_attach", selftest::direct_attach);
-}
+scenarios!(
+    resume_after_partial,
+    stalls_are_bounded,
+    deposits_are_bounded,
+    shortages_reset_on_progress,
+    failed_map_rolls_back,
+    strict_rejections,
+    direct_attach,
+);
 
 /// The sizes of issue 3: MAP and UNMAP calls equal the minimum.
 #[test]
 fn call_counts_are_minimal() {
-    for (pages, map, unmap) in [
-        (1u64, 1u64, 1u64),
-        (507, 1, 1),
-        (508, 2, 1),
-        (4095, 9, 1),
-        (4096, 9, 2),
-        (262_144, 518, 65),
-    ] {
+    for (pages, map, unmap) in selftest::CALL_COUNT_CASES {
         assert_eq!((map_calls(pages), unmap_calls(pages)), (map, unmap));
         for warm in [true, false] {
             let b = backend();
@@ -258,12 +234,7 @@ fn dom_id(d: u8) -> u32 {
 }
 
 fn dev(d: u8) -> DeviceId {
-    DeviceId::Pci(PciDeviceId {
-        segment: 0,
-        rid: PciRid::new(d + 1, 0),
-        shadow: None,
-        phantom_function_bits: 0,
-    })
+    DeviceId::pci(0, d + 1, 0)
 }
 
 const BASE: u64 = 0x7fff_f000_0000;
