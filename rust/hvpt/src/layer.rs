@@ -228,8 +228,12 @@ impl<'a, B: Backend> Hv<'a, B> {
             }
             let status = r.status();
             let reached = if count == 0 { 0 } else { r.reps_completed() };
-            if reached < start || reached > count {
-                // The hypervisor broke the rep protocol; do not guess where it stopped.
+            if reached < start
+                || reached > count
+                || (!status.is_success() && count > 0 && reached == count)
+            {
+                // The hypervisor broke the rep protocol (a rep index outside the call, or a
+                // failure with every rep completed); do not guess where it stopped.
                 return fail(errno::EIO, start);
             }
             let progressed = reached > start;

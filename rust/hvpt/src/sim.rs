@@ -111,7 +111,8 @@ pub struct PoolInfo {
 /// An injected fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultKind {
-    /// Fail with `status` after performing at most `after_reps` reps (0 for simple calls).
+    /// Fail with `status` after performing at most `after_reps` reps (0 for simple calls); the
+    /// last rep of the call is never performed, since it is the one that fails.
     Fail {
         /// The status returned.
         status: HvStatus,
@@ -514,8 +515,10 @@ impl<A: SimAlloc> Sim<A> {
                 let mut injected = None;
                 match self.take_fault(c.code()) {
                     Some(FaultKind::Fail { status, after_reps }) => {
+                        // The rep at `limit` is the one that fails, so at least one rep is
+                        // left undone: a failed rep call never reports every rep completed.
                         limit = if c.is_rep() {
-                            limit.min(start.saturating_add(after_reps))
+                            (limit - 1).min(start.saturating_add(after_reps))
                         } else {
                             0
                         };

@@ -13,7 +13,7 @@ use hvpt::errno::{self, Errno};
 use hvpt::hypercall::{CallCode, Control, HvStatus};
 use hvpt::layer::{map_calls, unmap_calls, Context, Hv};
 use hvpt::selftest;
-use hvpt::sim::{Attachment, Extent, SimBackend};
+use hvpt::sim::{Attachment, Extent, Fault, FaultKind, SimBackend};
 use hvpt::HostBackend;
 use proptest::prelude::*;
 
@@ -221,6 +221,31 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Faults that the layer must absorb without changing the outcome: a rep call that returns
+/// early, or one that runs out of memory part-way.
+fn fault() -> impl Strategy<Value = Option<Fault>> {
+    let code = prop_oneof![
+        Just(CallCode::MAP_DEVICE_GPA_PAGES),
+        Just(CallCode::UNMAP_DEVICE_GPA_PAGES)
+    ];
+    let kind = prop_oneof![
+        (1u16..600).prop_map(|reps| FaultKind::Partial { reps }),
+        (0u16..600).prop_map(|after_reps| FaultKind::Fail {
+            status: HvStatus::INSUFFICIENT_MEMORY,
+            after_reps
+        }),
+    ];
+    proptest::option::weighted(
+        0.3,
+        (code, 0u32..3, 1u32..4, kind).prop_map(|(code, skip, times, kind)| Fault {
+            code: Some(code),
+            skip,
+            times,
+            kind,
+        }),
+    )
+}
+
 /// The reference: what must be mapped and attached after each operation.
 #[derive(Default)]
 struct Model {
@@ -381,18 +406,27 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn simulator_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {
+    fn simulator_matches_the_model(ops in proptest::collection::vec((op(), fault()), 1..40)) {
         let b = backend();
         for d in 0..3 {
             b.with_sim(|s| s.add_device(dev(d))).unwrap();
         }
         let hv = Hv::new(&b);
         let mut model = Model::default();
-        for op in &ops {
-            b.with_sim(|s| s.reset_stats());
+        for (op, fault) in &ops {
+            // A fault the layer must absorb (early return, memory shortage part-way) changes
+            // the calls but never the outcome.
+            b.with_sim(|s| {
+                s.reset_stats();
+                s.set_fault(*fault)
+            });
             let want = model.apply(op);
             let got = apply(&hv, op);
-            prop_assert_eq!(got, want, "{:?}", op);
+            b.with_sim(|s| s.set_fault(None));
+            prop_assert_eq!(got, want, "{:?} with {:?}", op, fault);
+            if fault.is_some() {
+                continue;
+            }
             // Successful maps and unmaps take exactly the minimum number of calls.
             let (m, u) = b.with_sim(|s| (s.stats(CallCode::MAP_DEVICE_GPA_PAGES), s.stats(CallCode::UNMAP_DEVICE_GPA_PAGES)));
             match (*op, want) {
