@@ -17,6 +17,7 @@ pub mod device_id;
 pub mod errno;
 pub mod hypercall;
 pub mod layer;
+pub mod pagetable;
 pub mod selftest;
 pub mod sim;
 pub mod simctl;

@@ -31,10 +31,8 @@ use super::errno::{self, Errno};
 use super::hypercall::{CallCode, Control, HvResult, HvStatus};
 use super::layer::ISSUED_CODES;
 
-/// Entries per page-table level.
-const ENTRIES: usize = 512;
-/// IOVAs are 48 bits: four levels of 9 bits over 4K pages.
-pub const IOVA_BITS: u32 = 48;
+pub use super::pagetable::IOVA_BITS;
+use super::pagetable::{in_range, PageTable, SetError, ENTRIES};
 /// Page numbers are 40 bits (52-bit physical addresses).
 pub const PFN_BITS: u32 = 40;
 
@@ -162,21 +160,14 @@ struct Partition<A: SimAlloc> {
     destroyed: bool,
 }
 
-struct Domain {
+struct Domain<A: SimAlloc> {
     id: u32,
-    root: u32,
-    tables: u64,
-    mapped: u64,
+    pt: PageTable<A>,
 }
 
 struct Device {
     id: u64,
     at: Attachment,
-}
-
-struct Table<A: SimAlloc> {
-    e: A::Table,
-    used: u16,
 }
 
 // Leaf entries: bit 0 present, bit 1 writable, bit 2 not-cached, page number from bit 12.
@@ -206,20 +197,14 @@ fn leaf_flags(v: u64) -> MapFlags {
     f
 }
 
-const fn index(pfn: u64, level: u32) -> usize {
-    ((pfn >> (9 * level)) & 511) as usize
-}
-
 type Status<T> = Result<T, HvStatus>;
 
 /// The simulated hypervisor.
 pub struct Sim<A: SimAlloc> {
     partitions: A::Vec<Partition<A>>,
     next_partition: u64,
-    domains: A::Vec<Domain>,
+    domains: A::Vec<Domain<A>>,
     devices: A::Vec<Device>,
-    tables: A::Vec<Option<Table<A>>>,
-    free_slots: A::Vec<u32>,
     stats: [CallStats; ISSUED_CODES.len() + 1],
     fault: Option<Fault>,
 }
@@ -233,8 +218,6 @@ impl<A: SimAlloc> Sim<A> {
             next_partition: 1,
             domains: A::new_vec(),
             devices: A::new_vec(),
-            tables: A::new_vec(),
-            free_slots: A::new_vec(),
             stats: [CallStats::default(); ISSUED_CODES.len() + 1],
             fault: None,
         };
@@ -362,31 +345,25 @@ impl<A: SimAlloc> Sim<A> {
 
     /// Pages mapped in domain `id`.
     pub fn mapped_pages(&self, id: u32) -> Option<u64> {
-        self.domains.iter().find(|d| d.id == id).map(|d| d.mapped)
+        self.domains
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| d.pt.mapped())
     }
 
     /// Page-table pages of domain `id`.
     pub fn table_pages(&self, id: u32) -> Option<u64> {
-        self.domains.iter().find(|d| d.id == id).map(|d| d.tables)
+        self.domains
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| d.pt.tables())
     }
 
     /// What `iova` translates to in domain `id`: page number and flags.
     pub fn translate(&self, id: u32, iova: u64) -> Option<(u64, MapFlags)> {
         let d = self.domains.iter().find(|d| d.id == id)?;
-        let pfn = iova >> 12;
-        if pfn >> (IOVA_BITS - 12) != 0 {
-            return None;
-        }
-        let mut slot = d.root;
-        for level in (1..=3).rev() {
-            let e = self.table(slot)?.e[index(pfn, level)];
-            if e == 0 {
-                return None;
-            }
-            slot = (e - 1) as u32;
-        }
-        let e = self.table(slot)?.e[index(pfn, 0)];
-        (e & PRESENT != 0).then(|| (e >> 12, leaf_flags(e)))
+        let e = d.pt.get(iova >> 12)?;
+        Some((e >> 12, leaf_flags(e)))
     }
 
     /// Calls `f` for every extent of domain `id` in IOVA order; adjacent pages with consecutive
@@ -396,7 +373,7 @@ impl<A: SimAlloc> Sim<A> {
             return;
         };
         let mut cur: Option<Extent> = None;
-        self.walk(d.root, 3, 0, &mut |iova_pfn, e| {
+        d.pt.for_each(&mut |iova_pfn, e| {
             let (pfn, flags) = (e >> 12, leaf_flags(e));
             let iova = iova_pfn << 12;
             if let Some(c) = cur.as_mut() {
@@ -421,23 +398,6 @@ impl<A: SimAlloc> Sim<A> {
         }
     }
 
-    fn walk(&self, slot: u32, level: u32, base: u64, f: &mut dyn FnMut(u64, u64)) {
-        let Some(t) = self.table(slot) else {
-            return;
-        };
-        for (i, &e) in t.e.iter().enumerate() {
-            if e == 0 {
-                continue;
-            }
-            let pfn = base | ((i as u64) << (9 * level));
-            if level == 0 {
-                f(pfn, e);
-            } else {
-                self.walk((e - 1) as u32, level - 1, pfn, f);
-            }
-        }
-    }
-
     /// Writes a text dump of partitions, domains, mappings, devices and statistics.
     pub fn dump(&self, w: &mut dyn Write) -> fmt::Result {
         for p in self.partitions.iter().filter(|p| !p.destroyed) {
@@ -453,7 +413,9 @@ impl<A: SimAlloc> Sim<A> {
             writeln!(
                 w,
                 "domain {} owner=self mapped={} tables={}",
-                d.id, d.mapped, d.tables
+                d.id,
+                d.pt.mapped(),
+                d.pt.tables()
             )?;
             let mut r = Ok(());
             self.for_each_extent(d.id, &mut |x| {
@@ -698,48 +660,20 @@ impl<A: SimAlloc> Sim<A> {
         p.free += 1;
     }
 
-    fn table(&self, slot: u32) -> Option<&Table<A>> {
-        self.tables.get(slot as usize).and_then(|t| t.as_ref())
-    }
-
-    fn table_mut(&mut self, slot: u32) -> Option<&mut Table<A>> {
-        self.tables.get_mut(slot as usize).and_then(|t| t.as_mut())
-    }
-
-    /// A new table charged to the root's pool.
-    fn new_table(&mut self) -> Status<u32> {
-        self.charge(0)?;
-        let t = match A::new_table() {
-            Ok(t) => t,
-            Err(_) => {
-                self.uncharge(0);
-                return Err(HvStatus::INSUFFICIENT_MEMORY);
-            }
-        };
-        let t = Table { e: t, used: 0 };
-        if let Some(slot) = self.free_slots.pop() {
-            if let Some(s) = self.tables.get_mut(slot as usize) {
-                *s = Some(t);
-                return Ok(slot);
-            }
-        }
-        let slot = self.tables.len() as u32;
-        if self.tables.try_push(Some(t)).is_err() {
-            self.uncharge(0);
+    /// A new page-table page for the root's pool (charged), as [`PageTable`] asks for one.
+    fn charged_table(pool: &mut PoolInfo) -> Result<A::Table, HvStatus> {
+        if pool.debt > 0 || pool.free == 0 {
             return Err(HvStatus::INSUFFICIENT_MEMORY);
         }
-        Ok(slot)
+        let t = A::new_table().map_err(|_| HvStatus::INSUFFICIENT_MEMORY)?;
+        pool.free -= 1;
+        pool.used += 1;
+        Ok(t)
     }
 
-    fn free_table(&mut self, slot: u32) {
-        if let Some(s) = self.tables.get_mut(slot as usize) {
-            if s.take().is_some() {
-                self.uncharge(0);
-                // Cannot fail for want of memory more than once per slot; a lost slot only
-                // wastes an index.
-                let _ = self.free_slots.try_push(slot);
-            }
-        }
+    fn uncharged(pool: &mut PoolInfo) {
+        pool.used = pool.used.saturating_sub(1);
+        pool.free += 1;
     }
 
     fn create(&mut self, d: DeviceDomain) -> Status<()> {
@@ -751,19 +685,20 @@ impl<A: SimAlloc> Sim<A> {
         if self.domains.iter().any(|x| x.id == id) {
             return Err(HvStatus::OPERATION_DENIED);
         }
-        let root = self.new_table()?;
-        if self
-            .domains
+        self.domains
             .try_push(Domain {
                 id,
-                root,
-                tables: 1,
-                mapped: 0,
+                pt: PageTable::new(),
             })
-            .is_err()
-        {
-            self.free_table(root);
-            return Err(HvStatus::INSUFFICIENT_MEMORY);
+            .map_err(|_| HvStatus::INSUFFICIENT_MEMORY)?;
+        let pool = &mut self.partitions[0].pool;
+        let r = match self.domains.last_mut() {
+            Some(dom) => dom.pt.ensure_root(&mut || Self::charged_table(pool)),
+            None => Err(SetError::Alloc(None)),
+        };
+        if let Err(e) = r {
+            self.domains.pop();
+            return Err(set_status(e));
         }
         Ok(())
     }
@@ -774,25 +709,14 @@ impl<A: SimAlloc> Sim<A> {
         if self.devices.iter().any(|x| x.at == Attachment::Domain(id)) {
             return Err(HvStatus::OPERATION_DENIED);
         }
-        if self.domains[i].mapped != 0 {
+        if self.domains[i].pt.mapped() != 0 {
             return Err(HvStatus::OPERATION_DENIED);
         }
-        if let Some(dom) = swap_remove(&mut self.domains, i) {
-            self.free_subtree(dom.root, 3);
+        if let Some(mut dom) = swap_remove(&mut self.domains, i) {
+            let pool = &mut self.partitions[0].pool;
+            dom.pt.clear_all(&mut |_| Self::uncharged(pool));
         }
         Ok(())
-    }
-
-    fn free_subtree(&mut self, slot: u32, level: u32) {
-        if level > 0 {
-            for i in 0..ENTRIES {
-                let e = self.table(slot).map_or(0, |t| t.e[i]);
-                if e != 0 {
-                    self.free_subtree((e - 1) as u32, level - 1);
-                }
-            }
-        }
-        self.free_table(slot);
     }
 
     fn attach_domain(&mut self, d: DeviceDomain, device: DeviceId) -> Status<()> {
@@ -905,76 +829,26 @@ impl<A: SimAlloc> Sim<A> {
 
     fn map_one(&mut self, di: usize, iova: Option<u64>, pfn: u64, flags: MapFlags) -> Status<()> {
         let iova = iova.ok_or(HvStatus::INVALID_PARAMETER)?;
-        let vpfn = iova >> 12;
-        if vpfn >> (IOVA_BITS - 12) != 0 || pfn >> PFN_BITS != 0 {
+        if !in_range(iova >> 12) || pfn >> PFN_BITS != 0 {
             return Err(HvStatus::INVALID_PARAMETER);
         }
-        let mut slot = self.domains[di].root;
-        for level in (1..=3).rev() {
-            let i = index(vpfn, level);
-            let e = self.table(slot).map_or(0, |t| t.e[i]);
-            slot = if e != 0 {
-                (e - 1) as u32
-            } else {
-                let child = self.new_table()?;
-                self.domains[di].tables += 1;
-                if let Some(t) = self.table_mut(slot) {
-                    t.e[i] = u64::from(child) + 1;
-                    t.used += 1;
-                }
-                child
-            };
-        }
-        let t = self.table_mut(slot).ok_or(HvStatus::OPERATION_FAILED)?;
-        let i = index(vpfn, 0);
-        if t.e[i] != 0 {
-            return Err(HvStatus::INVALID_PARAMETER);
-        }
-        t.e[i] = leaf(pfn, flags);
-        t.used += 1;
-        self.domains[di].mapped += 1;
-        Ok(())
+        let pool = &mut self.partitions[0].pool;
+        self.domains[di]
+            .pt
+            .set(iova >> 12, leaf(pfn, flags), &mut || {
+                Self::charged_table(pool)
+            })
+            .map_err(set_status)
     }
 
     fn unmap_one(&mut self, di: usize, iova: Option<u64>) -> Status<()> {
         let iova = iova.ok_or(HvStatus::INVALID_PARAMETER)?;
-        let vpfn = iova >> 12;
-        if vpfn >> (IOVA_BITS - 12) != 0 {
-            return Err(HvStatus::INVALID_PARAMETER);
-        }
-        // The path from the root to the leaf table.
-        let mut path = [self.domains[di].root; 4];
-        for level in (1..=3).rev() {
-            let e = self
-                .table(path[3 - level as usize])
-                .map_or(0, |t| t.e[index(vpfn, level)]);
-            if e == 0 {
-                return Err(HvStatus::INVALID_PARAMETER);
-            }
-            path[4 - level as usize] = (e - 1) as u32;
-        }
-        let t = self.table_mut(path[3]).ok_or(HvStatus::OPERATION_FAILED)?;
-        let i = index(vpfn, 0);
-        if t.e[i] == 0 {
-            return Err(HvStatus::INVALID_PARAMETER);
-        }
-        t.e[i] = 0;
-        t.used -= 1;
-        self.domains[di].mapped -= 1;
-        // Free tables that became empty, bottom-up; the root stays.
-        for depth in (1..4).rev() {
-            if self.table(path[depth]).is_none_or(|t| t.used != 0) {
-                break;
-            }
-            self.free_table(path[depth]);
-            self.domains[di].tables -= 1;
-            let level = 4 - depth as u32;
-            if let Some(parent) = self.table_mut(path[depth - 1]) {
-                parent.e[index(vpfn, level)] = 0;
-                parent.used -= 1;
-            }
-        }
-        Ok(())
+        let pool = &mut self.partitions[0].pool;
+        self.domains[di]
+            .pt
+            .clear(iova >> 12, &mut |_| Self::uncharged(pool))
+            .map(|_| ())
+            .ok_or(HvStatus::INVALID_PARAMETER)
     }
 
     /// Returns to the state of [`Sim::new`]: every deposited page goes to `give_back`, and all
@@ -992,6 +866,17 @@ impl<A: SimAlloc> Sim<A> {
                 give_back(pfn);
             }
         }
+    }
+}
+
+/// The status for a failed page-table update: no table is `INSUFFICIENT_MEMORY` (the pool was
+/// empty, or the simulator's own memory ran out), an occupied page or an IOVA out of range is
+/// `INVALID_PARAMETER`.
+fn set_status(e: SetError<HvStatus>) -> HvStatus {
+    match e {
+        SetError::Alloc(Some(s)) => s,
+        SetError::Alloc(None) => HvStatus::INSUFFICIENT_MEMORY,
+        SetError::Range | SetError::Occupied => HvStatus::INVALID_PARAMETER,
     }
 }
 
