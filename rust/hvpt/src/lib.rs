@@ -16,6 +16,7 @@ pub mod calls;
 pub mod device_id;
 pub mod errno;
 pub mod hypercall;
+pub mod iommu;
 pub mod layer;
 pub mod pagetable;
 pub mod selftest;

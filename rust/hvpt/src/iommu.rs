@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kernel-independent part of the hyperv-iommu-root driver: paging-domain map/unmap with an
+//! exact shadow table, transactional attach, and the `hv_iommu_skip` list.
+//!
+//! A paging domain is a hypervisor S2 device domain plus a [`PageTable`] that records what the
+//! driver mapped (page number, protection). The shadow answers `iova_to_phys` exactly, lets any
+//! sub-range be unmapped (there are no large entries to split), and tells unmap which pages the
+//! hypervisor holds. It is updated so that it never claims less than the hypervisor holds:
+//! entries are recorded before MAP and cleared only after UNMAP succeeded.
+
+use super::abi::{DeviceDomain, DeviceDomainId, PartitionId, HV_PAGE_SIZE};
+use super::calls::MapFlags;
+use super::device_id::DeviceId;
+use super::errno::{self, Errno};
+use super::layer::{Backend, Context, Hv};
+use super::pagetable::{PageTable, SetError};
+use super::sim::SimAlloc;
+
+/// `IOMMU_READ`.
+pub const IOMMU_READ: i32 = 1 << 0;
+/// `IOMMU_WRITE`.
+pub const IOMMU_WRITE: i32 = 1 << 1;
+/// `IOMMU_MMIO`.
+pub const IOMMU_MMIO: i32 = 1 << 4;
+
+/// Hypervisor flags for an IOMMU protection value: always readable (the interface has no
+/// write-only mapping), writable with `IOMMU_WRITE`, uncached with `IOMMU_MMIO`.
+pub const fn map_flags(prot: i32) -> MapFlags {
+    let f = MapFlags::dma(prot & IOMMU_WRITE != 0);
+    if prot & IOMMU_MMIO != 0 {
+        f.with(MapFlags::NOT_CACHED)
+    } else {
+        f
+    }
+}
+
+// Shadow entries: bit 0 present, bits 1..3 the protection bits we keep, page number from bit 12.
+const PRESENT: u64 = 1;
+const KEPT_PROT: i32 = IOMMU_READ | IOMMU_WRITE;
+
+const fn shadow(pfn: u64, prot: i32) -> u64 {
+    (pfn << 12) | (((prot & KEPT_PROT) as u64) << 1) | PRESENT
+}
+
+/// Access to a domain's shadow table under its lock (a spinlock in the kernel).
+pub trait ShadowLock<A: SimAlloc> {
+    /// Runs `f` with the table locked. `f` does not sleep and issues no hypercall.
+    fn with<R>(&self, f: impl FnOnce(&mut PageTable<A>) -> R) -> R;
+}
+
+/// A paging domain: the hypervisor domain and its shadow.
+pub struct PagingDomain<'a, A: SimAlloc, L: ShadowLock<A>> {
+    /// The hypervisor domain.
+    pub domain: DeviceDomain,
+    /// The shadow.
+    pub shadow: &'a L,
+    _a: core::marker::PhantomData<A>,
+}
+
+const PAGE: u64 = HV_PAGE_SIZE as u64;
+
+impl<'a, A: SimAlloc, L: ShadowLock<A>> PagingDomain<'a, A, L> {
+    /// The paging domain with hypervisor id `id` (owned by the caller's partition).
+    pub fn new(id: u32, shadow: &'a L) -> Self {
+        Self {
+            domain: DeviceDomain::own_s2(id),
+            shadow,
+            _a: core::marker::PhantomData,
+        }
+    }
+
+    /// Maps `pages` 4K pages of physically contiguous memory from `paddr` at `iova`.
+    ///
+    /// `EINVAL` for unaligned addresses, `EEXIST` if any page is mapped already (nothing is
+    /// changed), `ENOMEM` if the shadow cannot grow; otherwise the hypervisor's verdict. On
+    /// failure nothing of this call stays mapped, in the shadow or in the hypervisor.
+    pub fn map<B: Backend>(
+        &self,
+        hv: &Hv<'_, B>,
+        iova: u64,
+        paddr: u64,
+        pages: u64,
+        prot: i32,
+        ctx: Context,
+    ) -> Result<(), Errno> {
+        if iova % PAGE != 0 || paddr % PAGE != 0 || pages == 0 {
+            return Err(errno::EINVAL);
+        }
+        let (first, pfn) = (iova / PAGE, paddr / PAGE);
+        if first.checked_add(pages).is_none() || pfn.checked_add(pages).is_none() {
+            return Err(errno::EOVERFLOW);
+        }
+        self.shadow.with(|pt| {
+            for i in 0..pages {
+                let r = pt.set(first + i, shadow(pfn + i, prot), &mut || A::new_table());
+                if let Err(e) = r {
+                    for j in 0..i {
+                        pt.clear(first + j, &mut drop);
+                    }
+                    return Err(match e {
+                        SetError::Occupied => errno::EEXIST,
+                        SetError::Range => errno::EINVAL,
+                        SetError::Alloc(_) => errno::ENOMEM,
+                    });
+                }
+            }
+            Ok(())
+        })?;
+        if let Err(e) = hv.map(self.domain, iova, pfn, pages, map_flags(prot), ctx) {
+            // The layer rolled the hypervisor back; keep whatever it could not unmap.
+            let keep = e.done;
+            self.shadow.with(|pt| {
+                for i in keep..pages {
+                    pt.clear(first + i, &mut drop);
+                }
+            });
+            return Err(e.errno);
+        }
+        Ok(())
+    }
+
+    /// Unmaps up to `pages` pages from `iova`: the mapped run starting at `iova`, up to the
+    /// first page that is not mapped. Returns the pages unmapped (in the hypervisor and the
+    /// shadow alike).
+    pub fn unmap<B: Backend>(&self, hv: &Hv<'_, B>, iova: u64, pages: u64, ctx: Context) -> u64 {
+        if iova % PAGE != 0 {
+            return 0;
+        }
+        let first = iova / PAGE;
+        let run = self.shadow.with(|pt| {
+            let mut n = 0;
+            while n < pages && pt.get(first + n).is_some() {
+                n += 1;
+            }
+            n
+        });
+        if run == 0 {
+            return 0;
+        }
+        let done = match hv.unmap(self.domain, iova, run, ctx) {
+            Ok(()) => run,
+            Err(e) => e.done,
+        };
+        self.shadow.with(|pt| {
+            for i in 0..done {
+                pt.clear(first + i, &mut drop);
+            }
+        });
+        done
+    }
+
+    /// The physical address `iova` translates to, or 0.
+    pub fn iova_to_phys(&self, iova: u64) -> u64 {
+        self.shadow
+            .with(|pt| pt.get(iova / PAGE))
+            .map_or(0, |e| ((e >> 12) * PAGE) | (iova % PAGE))
+    }
+
+    /// Unmaps everything (before the domain is deleted). Returns pages the hypervisor refused
+    /// to unmap (0 normally).
+    pub fn unmap_all<B: Backend>(&self, hv: &Hv<'_, B>) -> u64 {
+        let mut left = 0;
+        loop {
+            // The first mapped page, then its run.
+            let first = self.shadow.with(|pt| {
+                let mut f = None;
+                pt.for_each(&mut |p, _| {
+                    if f.is_none() {
+                        f = Some(p);
+                    }
+                });
+                f
+            });
+            let Some(p) = first else {
+                return left;
+            };
+            let n = self.unmap(hv, p * PAGE, u64::MAX, Context::Sleepable);
+            if n == 0 {
+                // The hypervisor refuses: drop the shadow entry so that teardown ends.
+                left += 1;
+                self.shadow.with(|pt| pt.clear(p, &mut drop));
+            }
+        }
+    }
+
+    /// Pages mapped.
+    pub fn mapped(&self) -> u64 {
+        self.shadow.with(|pt| pt.mapped())
+    }
+}
+
+/// Where a device is attached in the hypervisor, as the driver knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// A root-owned domain (0 identity, `0xFFFFFFFF` blocked, or a paging domain).
+    Domain(u32),
+    /// Detached (DMA blocked), e.g. after a failed rollback.
+    Detached,
+}
+
+/// Moves `device` from `from` to domain `to`, transactionally.
+///
+/// The hypervisor accepts ATTACH_DEVICE_DOMAIN only for a device in the default domain or
+/// detached; from any other domain the device is detached first. If the attach then fails, the
+/// device is attached back to `from`. Returns where the device is afterwards: `to` on success;
+/// on failure the error and `from`, or [`Placement::Detached`] if even the rollback failed.
+pub fn attach<B: Backend>(
+    hv: &Hv<'_, B>,
+    device: DeviceId,
+    from: Placement,
+    to: u32,
+) -> Result<(), (Errno, Placement)> {
+    if from == Placement::Domain(to) {
+        return Ok(());
+    }
+    let target = DeviceDomain::own_s2(to);
+    match from {
+        Placement::Detached | Placement::Domain(DeviceDomainId::S2_DEFAULT) => {
+            hv.attach_domain(target, device).map_err(|e| (e, from))
+        }
+        Placement::Domain(old) => {
+            hv.detach_domain(PartitionId::SELF, device)
+                .map_err(|e| (e, from))?;
+            if let Err(e) = hv.attach_domain(target, device) {
+                let back = match hv.attach_domain(DeviceDomain::own_s2(old), device) {
+                    Ok(()) => from,
+                    Err(_) => Placement::Detached,
+                };
+                return Err((e, back));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One `(SSSS:BB:DD.F)` entry of the skip list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SkipEntry {
+    /// PCI segment.
+    pub segment: u16,
+    /// Bus.
+    pub bus: u8,
+    /// devfn.
+    pub devfn: u8,
+}
+
+fn hex(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || s.len() > 4 {
+        return None;
+    }
+    s.iter()
+        .try_fold(0u32, |v, &c| Some(v * 16 + (c as char).to_digit(16)?))
+}
+
+/// Parses the skip list `(SSSS:BB:DD.F)(SSSS:BB:DD.F)...` (hexadecimal, the format of
+/// `hv_iommu_skip=`); `f` gets each entry. `EINVAL` on any malformed entry; then `f` has seen the
+/// entries before it.
+pub fn parse_skip_list(list: &[u8], f: &mut dyn FnMut(SkipEntry)) -> Result<(), Errno> {
+    let mut rest = list;
+    while let Some((&c, tail)) = rest.split_first() {
+        if c.is_ascii_whitespace() {
+            rest = tail;
+            continue;
+        }
+        if c != b'(' {
+            return Err(errno::EINVAL);
+        }
+        let end = tail.iter().position(|&c| c == b')').ok_or(errno::EINVAL)?;
+        let (entry, after) = tail.split_at(end);
+        rest = after.get(1..).unwrap_or(&[]);
+        let mut parts = entry.split(|&c| c == b':');
+        let (Some(seg), Some(bus), Some(df), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(errno::EINVAL);
+        };
+        let mut df = df.split(|&c| c == b'.');
+        let (Some(dev), Some(func), None) = (df.next(), df.next(), df.next()) else {
+            return Err(errno::EINVAL);
+        };
+        let (seg, bus, dev, func) = (hex(seg), hex(bus), hex(dev), hex(func));
+        match (seg, bus, dev, func) {
+            (Some(s), Some(b), Some(d), Some(fu))
+                if s <= 0xffff && b <= 0xff && d < 32 && fu < 8 =>
+            {
+                f(SkipEntry {
+                    segment: s as u16,
+                    bus: b as u8,
+                    devfn: ((d << 3) | fu) as u8,
+                })
+            }
+            _ => return Err(errno::EINVAL),
+        }
+    }
+    Ok(())
+}
+
+/// Whether `segment:bus:devfn` is in the skip list (a malformed list matches nothing; it is
+/// rejected when the module loads).
+pub fn skip_matches(list: &[u8], segment: u16, bus: u8, devfn: u8) -> bool {
+    let mut hit = false;
+    let want = SkipEntry {
+        segment,
+        bus,
+        devfn,
+    };
+    let ok = parse_skip_list(list, &mut |e| hit |= e == want);
+    ok.is_ok() && hit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_list_matches_every_entry() {
+        // The V3 seed's parser stopped at the first successfully parsed entry and never
+        // matched; every entry must match here.
+        let l = b"(0000:00:04.0)(0001:3a:1f.7) (0000:00:05.1)";
+        assert!(skip_matches(l, 0, 0, 4 << 3));
+        assert!(skip_matches(l, 1, 0x3a, (0x1f << 3) | 7));
+        assert!(skip_matches(l, 0, 0, (5 << 3) | 1));
+        assert!(!skip_matches(l, 0, 0, 5 << 3));
+        assert!(!skip_matches(b"", 0, 0, 0));
+    }
+
+    #[test]
+    fn skip_list_rejects_malformed() {
+        for bad in [
+            &b"0000:00:04.0"[..],
+            b"(0000:00:04.0",
+            b"(0000:00:20.0)",
+            b"(0000:00:04.8)",
+            b"(00000:00:04.0)",
+            b"(0000:100:04.0)",
+            b"(0000:00:04)",
+            b"(0000:00:04.0.1)",
+            b"(0000:00:04.0)x",
+        ] {
+            assert_eq!(
+                parse_skip_list(bad, &mut |_| {}),
+                Err(errno::EINVAL),
+                "{:?}",
+                core::str::from_utf8(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn protection_to_map_flags() {
+        assert_eq!(map_flags(IOMMU_READ), MapFlags::dma(false));
+        assert_eq!(map_flags(IOMMU_WRITE), MapFlags::dma(true));
+        assert_eq!(
+            map_flags(IOMMU_READ | IOMMU_WRITE | IOMMU_MMIO),
+            MapFlags::dma(true).with(MapFlags::NOT_CACHED)
+        );
+    }
+}
