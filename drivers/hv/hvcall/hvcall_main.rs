@@ -37,10 +37,14 @@ pub mod hvpt;
 #[path = "boundary.rs"]
 pub mod boundary;
 
+/// Kernel storage for the shared tables.
+#[path = "kalloc.rs"]
+pub mod kalloc;
+
 use hvpt::calls::InputPage;
-use hvpt::errno::Errno;
-use hvpt::sim::{Sim, SimAlloc, SimVec};
+use hvpt::sim::Sim;
 use hvpt::simctl::Command;
+use kalloc::KernelAlloc;
 
 module! {
     type: HvCall,
@@ -71,6 +75,10 @@ mod shim {
         pub(super) fn mshv_hvcall_teardown();
         pub(super) fn mshv_hvcall_sim_ctx() -> *mut c_void;
         pub(super) fn mshv_hvcall_free_pfns(pfns: *const u64, count: u32);
+        pub(super) fn mshv_hvcall_for_each_pci_id(
+            cb: unsafe extern "C" fn(ctx: *mut c_void, id: u64),
+            ctx: *mut c_void,
+        );
     }
 }
 
@@ -122,51 +130,6 @@ impl Backend {
     }
 }
 
-/// `KVec` with `GFP_ATOMIC` growth: the simulator runs where the hypercall would, with
-/// interrupts off.
-pub struct AtomicVec<T>(KVec<T>);
-
-impl<T> core::ops::Deref for AtomicVec<T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        &self.0
-    }
-}
-
-impl<T> core::ops::DerefMut for AtomicVec<T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        &mut self.0
-    }
-}
-
-impl<T> SimVec<T> for AtomicVec<T> {
-    fn try_push(&mut self, v: T) -> core::result::Result<(), Errno> {
-        self.0
-            .push(v, GFP_ATOMIC | __GFP_NOWARN)
-            .map_err(|_| hvpt::errno::ENOMEM)
-    }
-
-    fn pop(&mut self) -> Option<T> {
-        self.0.pop()
-    }
-}
-
-/// The simulator's storage in the kernel.
-pub struct KernelAlloc;
-
-impl SimAlloc for KernelAlloc {
-    type Vec<T> = AtomicVec<T>;
-    type Table = KBox<[u64; 512]>;
-
-    fn new_vec<T>() -> AtomicVec<T> {
-        AtomicVec(KVec::new())
-    }
-
-    fn new_table() -> core::result::Result<KBox<[u64; 512]>, Errno> {
-        KBox::zeroed(GFP_ATOMIC | __GFP_NOWARN).map_err(|_| hvpt::errno::ENOMEM)
-    }
-}
-
 /// The simulated hypervisor as the kernel holds it.
 pub type SimLock = SpinLockIrq<Sim<KernelAlloc>>;
 
@@ -177,6 +140,37 @@ fn give_back(pfn: u64) {
     // the layer allocated with `mshv_hvcall_alloc_pfns()` and gave away; it hands each back
     // exactly once.
     unsafe { shim::mshv_hvcall_free_pfns(&pfn, 1) };
+}
+
+/// The PCI-type ids of every PCI function (their own requester ids): the devices the simulated
+/// hypervisor knows, as Hyper-V knows the hardware. Sleeps.
+fn pci_ids() -> KVec<u64> {
+    /// # Safety
+    ///
+    /// `ctx` must point to a live, exclusively borrowed `KVec<u64>`.
+    unsafe extern "C" fn add(ctx: *mut c_void, id: u64) {
+        // SAFETY: by the function's safety requirements.
+        let v = unsafe { &mut *ctx.cast::<KVec<u64>>() };
+        if v.push(id, GFP_KERNEL).is_err() {
+            pr_warn!("simulator: cannot list device {:#x}\n", id);
+        }
+    }
+    let mut v = KVec::new();
+    let ctx = core::ptr::from_mut(&mut v).cast::<c_void>();
+    // SAFETY: `add` matches the callback type and `ctx` points to `v`, exclusively borrowed for
+    // the duration of the call.
+    unsafe { shim::mshv_hvcall_for_each_pci_id(add, ctx) };
+    v
+}
+
+/// Puts the simulator back in its boot state: fresh, with `ids` attached to the default domain.
+fn reboot(sim: &mut Sim<KernelAlloc>, ids: &[u64]) -> Result {
+    sim.reset(&mut give_back).map_err(boundary::kerr)?;
+    for &id in ids {
+        let dev = hvpt::device_id::DeviceId::decode(id).map_err(|_| EINVAL)?;
+        sim.add_device(dev).map_err(boundary::kerr)?;
+    }
+    Ok(())
 }
 
 /// The simulator's entry point, called by `mshv_hvcall_call()` with interrupts off.
@@ -207,7 +201,8 @@ impl Registration {
         let sim = match backend {
             Backend::Native => None,
             Backend::Simulated => {
-                let s = Sim::new().map_err(boundary::kerr)?;
+                let mut s = Sim::new().map_err(boundary::kerr)?;
+                reboot(&mut s, &pci_ids())?;
                 Some(Arc::pin_init(new_spinlock_irq!(s), GFP_KERNEL)?)
             }
         };
@@ -275,6 +270,11 @@ fn write_control(sim: &SimRef, r: &mut UserSliceReader) -> Result {
     let line = buf.get_mut(..n).ok_or(EINVAL)?;
     r.read_slice(line)?;
     let cmd = Command::parse(line).map_err(boundary::kerr)?;
+    if cmd == Command::Reset {
+        // Back to the boot state, PCI functions included.
+        let ids = pci_ids();
+        return reboot(&mut s.lock(), &ids);
+    }
     cmd.apply(&mut s.lock(), &mut give_back)
         .map_err(boundary::kerr)
 }
@@ -386,7 +386,8 @@ mod sim_tests {
     use super::hvpt::layer::{Backend, Context};
     use super::hvpt::selftest::{self, Figures, Outcome};
     use super::hvpt::sim::{Sim, SimBackend};
-    use super::{give_back, shim, KernelAlloc, SimLock};
+    use super::kalloc::KernelAlloc;
+    use super::{give_back, shim, SimLock};
     use kernel::prelude::*;
 
     /// The module's backend, with access to its simulator.
@@ -443,7 +444,8 @@ mod sim_tests {
         }
         let before = pages_out();
         let r = f(&b);
-        let ok = reset(&b);
+        let ids = super::pci_ids();
+        let ok = b.with_sim(|s| super::reboot(s, &ids)).is_ok();
         if !ok || pages_out() != before {
             pr_err!("deposit pages not freed: {} -> {}\n", before, pages_out());
             return Err(());

@@ -13,6 +13,7 @@
 #include <linux/gfp.h>
 #include <linux/irqflags.h>
 #include <linux/mm.h>
+#include <linux/pci.h>
 #include <linux/percpu.h>
 #include <linux/types.h>
 #include <linux/bits.h>
@@ -179,3 +180,13 @@ void *mshv_hvcall_sim_ctx(void)
 	return smp_load_acquire(&backend_ready) ? sim_ctx : NULL;
 }
 EXPORT_SYMBOL_GPL(mshv_hvcall_sim_ctx);
+
+void mshv_hvcall_for_each_pci_id(void (*cb)(void *ctx, u64 id), void *ctx)
+{
+	struct pci_dev *pdev = NULL;
+
+	/* PCI-type ids (type 1 in bits 62..63): segment << 16 | requester id. */
+	for_each_pci_dev(pdev)
+		cb(ctx, BIT_ULL(62) | (u64)pci_domain_nr(pdev->bus) << 16 |
+		   pci_dev_id(pdev));
+}

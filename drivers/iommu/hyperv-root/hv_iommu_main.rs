@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! hyperv-iommu-root: the IOMMU driver for Linux as the MSHV root partition (or L1VH), whose
+//! domains are Hyper-V device domains.
+//!
+//! - identity domain: the hypervisor's boot-time default domain 0 (the default domain type);
+//! - blocked domain: the hypervisor's NULL domain `0xFFFFFFFF`;
+//! - paging domains: an S2 device domain per iommu domain (ids from an IDA, never 0 or
+//!   `0xFFFFFFFF`); every map/unmap reaches the hypervisor before it returns, and a shadow
+//!   table records what is mapped for an exact `iova_to_phys` and arbitrary partial unmaps.
+//!
+//! The iommu_ops tables and registration are C (`hv_iommu_shim.c`); the logic is the shared
+//! `hvpt::iommu` code, called through the `hvir_rs_*` functions below. Every hypercall goes
+//! through `mshv_hvcall.ko` (`boundary.rs`), so the driver runs unchanged on Hyper-V and on the
+//! simulated hypervisor (`mshv_hvcall simulate=1`). See `Documentation/hyperv-iommu-root.rst`.
+
+use core::ffi::{c_int, c_void, CStr};
+
+use kernel::ffi::c_char;
+
+use kernel::{
+    prelude::*,
+    sync::{new_spinlock_irq, SpinLockIrq},
+};
+
+/// The kernel-independent shared code.
+#[path = "../../../rust/hvpt/src/lib.rs"]
+pub mod hvpt;
+
+/// Client side of the backend boundary (`mshv_hvcall.ko`).
+#[path = "../../hv/hvcall/boundary.rs"]
+pub mod boundary;
+
+/// Kernel storage for the shared tables.
+#[path = "../../hv/hvcall/kalloc.rs"]
+pub mod kalloc;
+
+use boundary::HvBackend;
+use hvpt::abi::{CreateDomainFlags, DeviceDomain};
+use hvpt::device_id::{pci_device_id, DeviceId, DmaAlias, PciRid, ShadowBusRange};
+use hvpt::iommu::{attach, PagingDomain, Placement, ShadowLock};
+use hvpt::layer::{Context, Hv};
+use hvpt::pagetable::PageTable;
+use kalloc::KernelAlloc;
+
+module! {
+    type: HvIommu,
+    name: "hyperv_iommu_root",
+    authors: ["mshv-passthru developers"],
+    description: "IOMMU driver for the Hyper-V root partition (device domains)",
+    license: "GPL",
+}
+
+/// C functions of `hv_iommu_shim.c` (declared in `hv_iommu.h`).
+mod shim {
+    use kernel::ffi::{c_char, c_int};
+
+    extern "C" {
+        pub(super) fn hvir_register() -> c_int;
+        pub(super) fn hvir_unregister();
+        pub(super) fn hvir_skip_list() -> *const c_char;
+    }
+}
+
+/// `HVIR_DETACHED`.
+const DETACHED: u64 = u64::MAX;
+
+/// A paging domain's shadow table behind its lock (updated from `map_pages`, which may run in
+/// atomic context, hence an IRQ-safe spinlock and atomic allocations).
+#[pin_data]
+struct Shadow {
+    #[pin]
+    table: SpinLockIrq<PageTable<KernelAlloc>>,
+    id: u32,
+}
+
+impl ShadowLock<KernelAlloc> for Shadow {
+    fn with<R>(&self, f: impl FnOnce(&mut PageTable<KernelAlloc>) -> R) -> R {
+        f(&mut self.table.lock())
+    }
+}
+
+fn neg(e: hvpt::errno::Errno) -> c_int {
+    -e.0
+}
+
+/// Creates the hypervisor domain `id` and its shadow. Returns the state, or NULL with `*err`.
+///
+/// # Safety
+///
+/// `err` must be valid for writes.
+#[no_mangle]
+unsafe extern "C" fn hvir_rs_domain_new(id: u32, err: *mut c_int) -> *mut c_void {
+    let hv = Hv::new(&HvBackend);
+    let flags = CreateDomainFlags {
+        forward_progress_required: true,
+        inherit_owning_vtl: false,
+    };
+    let fail = |e: c_int| {
+        // SAFETY: by the function's safety requirements.
+        unsafe { *err = e };
+        core::ptr::null_mut()
+    };
+    let shadow = match KBox::pin_init(
+        pin_init!(Shadow {
+            table <- new_spinlock_irq!(PageTable::new()),
+            id,
+        }),
+        GFP_KERNEL,
+    ) {
+        Ok(s) => s,
+        Err(_) => return fail(-(ENOMEM.to_errno().abs())),
+    };
+    if let Err(e) = hv.create_domain(DeviceDomain::own_s2(id), flags) {
+        pr_err!("CREATE_DEVICE_DOMAIN {} failed: {}\n", id, -e.0);
+        return fail(neg(e));
+    }
+    // SAFETY: the shadow is never moved out of the box; `hvir_rs_domain_free` turns the pointer
+    // back into the pinned box.
+    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(shadow) });
+    raw.cast::<c_void>()
+}
+
+/// The shadow behind a state pointer.
+///
+/// # Safety
+///
+/// `rs` must come from `hvir_rs_domain_new` and not be freed yet.
+unsafe fn shadow<'a>(rs: *mut c_void) -> &'a Shadow {
+    // SAFETY: by the function's safety requirements.
+    unsafe { &*rs.cast::<Shadow>() }
+}
+
+/// Unmaps everything, deletes the hypervisor domain and frees the state.
+///
+/// # Safety
+///
+/// `rs` must come from `hvir_rs_domain_new`; it is not used again. No device is attached.
+#[no_mangle]
+unsafe extern "C" fn hvir_rs_domain_free(rs: *mut c_void) {
+    // SAFETY: by the function's safety requirements.
+    let s = unsafe { shadow(rs) };
+    let hv = Hv::new(&HvBackend);
+    let d = PagingDomain::new(s.id, s);
+    let stuck = d.unmap_all(&hv);
+    if stuck != 0 {
+        pr_err!("domain {}: {} pages could not be unmapped\n", s.id, stuck);
+    }
+    if let Err(e) = hv.delete_domain(d.domain) {
+        pr_err!("DELETE_DEVICE_DOMAIN {} failed: {}\n", s.id, -e.0);
+    }
+    // SAFETY: `rs` came from `KBox::into_raw` in `hvir_rs_domain_new` and is freed once.
+    drop(unsafe { KBox::from_raw(rs.cast::<Shadow>()) });
+}
+
+/// Maps `pages` pages; `*mapped` gets the bytes mapped.
+///
+/// # Safety
+///
+/// `rs` as for [`shadow`]; `mapped` valid for writes.
+#[no_mangle]
+unsafe extern "C" fn hvir_rs_map(
+    rs: *mut c_void,
+    iova: u64,
+    paddr: u64,
+    pages: u64,
+    prot: c_int,
+    atomic: bool,
+    mapped: *mut usize,
+) -> c_int {
+    // SAFETY: by the function's safety requirements.
+    let s = unsafe { shadow(rs) };
+    let ctx = if atomic {
+        Context::Atomic
+    } else {
+        Context::Sleepable
+    };
+    match PagingDomain::new(s.id, s).map(&Hv::new(&HvBackend), iova, paddr, pages, prot, ctx) {
+        Ok(()) => {
+            // SAFETY: by the function's safety requirements.
+            unsafe { *mapped += (pages * 4096) as usize };
+            0
+        }
+        Err(e) => neg(e),
+    }
+}
+
+/// Unmaps up to `pages` pages from `iova`; returns the pages unmapped.
+///
+/// # Safety
+///
+/// `rs` as for [`shadow`].
+#[no_mangle]
+unsafe extern "C" fn hvir_rs_unmap(rs: *mut c_void, iova: u64, pages: u64) -> u64 {
+    // SAFETY: by the function's safety requirements.
+    let s = unsafe { shadow(rs) };
+    PagingDomain::new(s.id, s).unmap(&Hv::new(&HvBackend), iova, pages, Context::Atomic)
+}
+
+/// # Safety
+///
+/// `rs` as for [`shadow`].
+#[no_mangle]
+unsafe extern "C" fn hvir_rs_iova_to_phys(rs: *mut c_void, iova: u64) -> u64 {
+    // SAFETY: by the function's safety requirements.
+    let s = unsafe { shadow(rs) };
+    PagingDomain::new(s.id, s).iova_to_phys(iova)
+}
+
+/// Moves a device to domain `to`; `*placement` is updated to where it is afterwards.
+///
+/// # Safety
+///
+/// `placement` must be valid for reads and writes.
+#[no_mangle]
+unsafe extern "C" fn hvir_rs_attach(devid: u64, placement: *mut u64, to: u32) -> c_int {
+    let Ok(dev) = DeviceId::decode(devid) else {
+        return -(EINVAL.to_errno().abs());
+    };
+    // SAFETY: by the function's safety requirements.
+    let cur = unsafe { *placement };
+    let from = if cur == DETACHED {
+        Placement::Detached
+    } else {
+        Placement::Domain(cur as u32)
+    };
+    let (ret, now) = match attach(&Hv::new(&HvBackend), dev, from, to) {
+        Ok(()) => (0, Placement::Domain(to)),
+        Err((e, now)) => (neg(e), now),
+    };
+    // SAFETY: by the function's safety requirements.
+    unsafe {
+        *placement = match now {
+            Placement::Detached => DETACHED,
+            Placement::Domain(d) => u64::from(d),
+        }
+    };
+    if let (Placement::Detached, true) = (now, ret != 0) {
+        pr_err!(
+            "device {:#x}: attach to {} and rollback failed; DMA blocked\n",
+            devid,
+            to
+        );
+    }
+    ret
+}
+
+#[no_mangle]
+extern "C" fn hvir_rs_pci_devid(
+    segment: u16,
+    rid: u16,
+    alias: bool,
+    alias_rid: u16,
+    pcix: bool,
+    secondary: u8,
+    subordinate: u8,
+) -> u64 {
+    let a = DmaAlias {
+        alias_rid: alias.then_some(PciRid(alias_rid)),
+        pcix_bridge_range: pcix.then_some(ShadowBusRange {
+            secondary,
+            subordinate,
+        }),
+    };
+    pci_device_id(segment, PciRid(rid), a).encode()
+}
+
+/// # Safety
+///
+/// `list` must be a NUL-terminated string.
+#[no_mangle]
+unsafe extern "C" fn hvir_rs_skip(list: *const c_char, segment: u16, bus: u8, devfn: u8) -> bool {
+    // SAFETY: by the function's safety requirements.
+    let l = unsafe { CStr::from_char_ptr(list) };
+    hvpt::iommu::skip_matches(l.to_bytes(), segment, bus, devfn)
+}
+
+/// Module state: registration of the IOMMU.
+struct HvIommu;
+
+impl kernel::Module for HvIommu {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: the shim returns its module parameter buffer, NUL-terminated.
+        let skip = unsafe { CStr::from_char_ptr(shim::hvir_skip_list()) };
+        if hvpt::iommu::parse_skip_list(skip.to_bytes(), &mut |_| {}).is_err() {
+            pr_err!("hv_iommu_skip: malformed, expected (SSSS:BB:DD.F)(SSSS:BB:DD.F)...\n");
+            return Err(EINVAL);
+        }
+        // SAFETY: no preconditions; undone in `drop`.
+        let ret = unsafe { shim::hvir_register() };
+        if ret != 0 {
+            pr_err!("IOMMU registration failed: {}\n", ret);
+            return Err(Error::from_errno(ret));
+        }
+        pr_info!("registered: domains are Hyper-V device domains\n");
+        Ok(Self)
+    }
+}
+
+impl Drop for HvIommu {
+    fn drop(&mut self) {
+        // SAFETY: registered in `init`.
+        unsafe { shim::hvir_unregister() };
+    }
+}
