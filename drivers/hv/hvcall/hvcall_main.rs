@@ -75,7 +75,7 @@ mod shim {
         pub(super) fn mshv_hvcall_teardown();
         pub(super) fn mshv_hvcall_sim_ctx() -> *mut c_void;
         pub(super) fn mshv_hvcall_free_pfns(pfns: *const u64, count: u32);
-        pub(super) fn mshv_hvcall_for_each_pci_id(
+        pub(super) fn mshv_hvcall_list_pci_ids(
             cb: unsafe extern "C" fn(ctx: *mut c_void, id: u64),
             ctx: *mut c_void,
         );
@@ -159,7 +159,7 @@ fn pci_ids() -> KVec<u64> {
     let ctx = core::ptr::from_mut(&mut v).cast::<c_void>();
     // SAFETY: `add` matches the callback type and `ctx` points to `v`, exclusively borrowed for
     // the duration of the call.
-    unsafe { shim::mshv_hvcall_for_each_pci_id(add, ctx) };
+    unsafe { shim::mshv_hvcall_list_pci_ids(add, ctx) };
     v
 }
 

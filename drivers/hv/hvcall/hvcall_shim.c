@@ -181,7 +181,7 @@ void *mshv_hvcall_sim_ctx(void)
 }
 EXPORT_SYMBOL_GPL(mshv_hvcall_sim_ctx);
 
-void mshv_hvcall_for_each_pci_id(void (*cb)(void *ctx, u64 id), void *ctx)
+void mshv_hvcall_list_pci_ids(mshv_hvcall_id_cb_t cb, void *ctx)
 {
 	struct pci_dev *pdev = NULL;
 

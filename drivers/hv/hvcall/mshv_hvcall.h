@@ -66,7 +66,8 @@ int mshv_hvcall_setup(mshv_hvcall_sim_t sim, void *sim_ctx);
  * Calls @cb with the PCI-type device id (own requester id, no alias) of
  * every PCI function: the devices the simulated hypervisor knows. Sleeps.
  */
-void mshv_hvcall_for_each_pci_id(void (*cb)(void *ctx, u64 id), void *ctx);
+typedef void (*mshv_hvcall_id_cb_t)(void *ctx, u64 id);
+void mshv_hvcall_list_pci_ids(mshv_hvcall_id_cb_t cb, void *ctx);
 
 /* Undoes mshv_hvcall_setup(); no call may be in flight. */
 void mshv_hvcall_teardown(void);

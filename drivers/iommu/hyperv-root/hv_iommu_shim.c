@@ -139,7 +139,7 @@ hvir_domain_alloc_paging_flags(struct device *dev, u32 flags,
 	/* No nesting, dirty tracking or PASID: S2 domains only. */
 	if (flags || user_data)
 		return ERR_PTR(-EOPNOTSUPP);
-	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	d = kzalloc_obj(*d);
 	if (!d)
 		return ERR_PTR(-ENOMEM);
 	/* Never 0 (default domain) or U32_MAX (NULL domain). */
@@ -188,8 +188,9 @@ static int hvir_alias_cb(struct pci_dev *pdev, u16 alias, void *data)
  * walk (drivers/pci/search.c) without pci_real_dma_dev() (only VMD
  * overrides it; not exported either). 256 devfns on a bus (MAX_NR_DEVFNS).
  */
-static void hvir_for_each_dma_alias(struct pci_dev *pdev,
-				    int (*fn)(struct pci_dev *, u16, void *),
+typedef int (*hvir_alias_fn)(struct pci_dev *pdev, u16 alias, void *data);
+
+static void hvir_walk_dma_aliases(struct pci_dev *pdev, hvir_alias_fn fn,
 				    void *data)
 {
 	struct pci_bus *bus;
@@ -241,7 +242,7 @@ static u64 hvir_devid(struct pci_dev *pdev)
 	bool pcix = false;
 	int pos;
 
-	hvir_for_each_dma_alias(pdev, hvir_alias_cb, &a);
+	hvir_walk_dma_aliases(pdev, hvir_alias_cb, &a);
 	if (a.bridge) {
 		pos = pci_find_capability(a.bridge, PCI_CAP_ID_PCIX);
 		if (pos) {
@@ -285,7 +286,7 @@ static struct iommu_device *hvir_probe_device(struct device *dev)
 			 dev->driver->name);
 		return ERR_PTR(-ENODEV);
 	}
-	hd = kzalloc(sizeof(*hd), GFP_KERNEL);
+	hd = kzalloc_obj(*hd);
 	if (!hd)
 		return ERR_PTR(-ENOMEM);
 	hd->devid = hvir_devid(pdev);
