@@ -191,7 +191,7 @@ static int hvir_alias_cb(struct pci_dev *pdev, u16 alias, void *data)
 typedef int (*hvir_alias_fn)(struct pci_dev *pdev, u16 alias, void *data);
 
 static void hvir_walk_dma_aliases(struct pci_dev *pdev, hvir_alias_fn fn,
-				    void *data)
+				  void *data)
 {
 	struct pci_bus *bus;
 
