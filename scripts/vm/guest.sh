@@ -15,6 +15,9 @@
 #                                run installed kselftests (run_kselftest.sh),
 #                                optionally overriding the per-test timeout
 #   run NAME CMD...              any command: exit 0 pass, 4 skip, else fail
+#   vfio-device VENDOR:DEVICE    bind the first PCI function with that id to
+#                                vfio-pci and export VFIO_SELFTESTS_BDF for
+#                                the steps after it
 #   kmemleak                     scan for leaks; any suspected leak fails
 #   expect-red WHAT              the next step must be flagged (runner self-test)
 #
@@ -105,6 +108,31 @@ run_step() {
 		else
 			echo "kmemleak is not available" >"$log"
 			rc=2
+		fi
+		;;
+	vfio-device)
+		local want="0x${1%%:*}:0x${1##*:}" d="" x bdf
+		for x in /sys/bus/pci/devices/*; do
+			if [[ "$(cat "$x/vendor"):$(cat "$x/device")" == "$want" ]]; then
+				d=$x
+				break
+			fi
+		done
+		if [[ -z $d ]]; then
+			echo "no PCI function $1" >"$log"
+			rc=2
+		else
+			bdf=$(basename "$d")
+			echo vfio-pci >"$d/driver_override"
+			[[ -e $d/driver ]] && echo "$bdf" >"$d/driver/unbind"
+			echo "$bdf" >/sys/bus/pci/drivers_probe 2>>"$log"
+			if [[ $(basename "$(readlink "$d/driver")") == vfio-pci ]]; then
+				export VFIO_SELFTESTS_BDF=$bdf
+				echo "$bdf ($1) bound to vfio-pci, group $(basename "$(readlink "$d/iommu_group")")" >>"$log"
+			else
+				echo "$bdf ($1): binding to vfio-pci failed" >>"$log"
+				rc=1
+			fi
 		fi
 		;;
 	expect-red)
