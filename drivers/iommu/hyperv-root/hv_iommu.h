@@ -39,6 +39,8 @@ bool hvir_rs_skip(const char *list, u16 segment, u8 bus, u8 devfn);
 /* ---- Implemented in C ---- */
 
 int hvir_register(void);
+/* -EBUSY while a claimed device is in use; else unregisters (idempotent). */
+int hvir_release(void);
 void hvir_unregister(void);
 const char *hvir_skip_list(void);
 

@@ -57,6 +57,7 @@ mod shim {
 
     extern "C" {
         pub(super) fn hvir_register() -> c_int;
+        pub(super) fn hvir_release() -> c_int;
         pub(super) fn hvir_unregister();
         pub(super) fn hvir_skip_list() -> *const c_char;
     }
@@ -275,11 +276,11 @@ unsafe extern "C" fn hvir_rs_skip(list: *const c_char, segment: u16, bus: u8, de
     hvpt::iommu::skip_matches(l.to_bytes(), segment, bus, devfn)
 }
 
-/// Module state: registration of the IOMMU.
-struct HvIommu;
+/// The registered IOMMU; dropping it unregisters it (if the release control has not already).
+struct Registration;
 
-impl kernel::Module for HvIommu {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+impl Registration {
+    fn new() -> Result<Self> {
         // SAFETY: the shim returns its module parameter buffer, NUL-terminated.
         let skip = unsafe { CStr::from_char_ptr(shim::hvir_skip_list()) };
         if hvpt::iommu::parse_skip_list(skip.to_bytes(), &mut |_| {}).is_err() {
@@ -297,9 +298,49 @@ impl kernel::Module for HvIommu {
     }
 }
 
-impl Drop for HvIommu {
+impl Drop for Registration {
     fn drop(&mut self) {
-        // SAFETY: registered in `init`.
+        // SAFETY: registered in `new`; unregistering twice is a no-op in the shim.
         unsafe { shim::hvir_unregister() };
+    }
+}
+
+/// `hyperv_iommu_root/release` in debugfs: writing `1` unregisters the IOMMU when no claimed
+/// device is in use, so that the module can be unloaded.
+fn write_release(_: &(), r: &mut kernel::uaccess::UserSliceReader) -> Result {
+    let mut buf = [0u8; 8];
+    let n = r.len();
+    let line = buf.get_mut(..n).ok_or(EINVAL)?;
+    r.read_slice(line)?;
+    if line.trim_ascii() != b"1" {
+        return Err(EINVAL);
+    }
+    // SAFETY: no preconditions.
+    let ret = unsafe { shim::hvir_release() };
+    if ret != 0 {
+        return Err(Error::from_errno(ret));
+    }
+    pr_info!("released: the IOMMU is unregistered, the module can be unloaded\n");
+    Ok(())
+}
+
+/// Module state. The debugfs file goes before the registration is dropped.
+#[pin_data]
+struct HvIommu {
+    #[pin]
+    release: kernel::debugfs::File<()>,
+    _debugfs: kernel::debugfs::Dir,
+    _reg: Registration,
+}
+
+impl kernel::InPlaceModule for HvIommu {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let debugfs = kernel::debugfs::Dir::new(c"hyperv_iommu_root");
+        let reg = Registration::new();
+        try_pin_init!(Self {
+            release <- debugfs.write_callback_file(c"release", (), &write_release),
+            _debugfs: debugfs,
+            _reg: reg?,
+        })
     }
 }

@@ -11,6 +11,8 @@
 #include <linux/idr.h>
 #include <linux/iommu.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
 #include <linux/pci.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -35,14 +37,25 @@ struct hvir_domain {
 	u32 id;
 };
 
-/* Per-device state (dev_iommu_priv); serialised by the group mutex. */
+/*
+ * Per-device state (dev_iommu_priv). devid and placement are serialised by
+ * the group mutex; the list by hvir_devs_lock.
+ */
 struct hvir_dev {
 	u64 devid;
 	u64 placement;
+	struct device *dev;
+	struct list_head node;
 };
 
 static struct iommu_device hvir_iommu;
 static DEFINE_IDA(hvir_ida);
+/* Claimed devices, for the release control. */
+static LIST_HEAD(hvir_devs);
+static DEFINE_SPINLOCK(hvir_devs_lock);
+/* Registration state, changed by init, the release control and exit. */
+static DEFINE_MUTEX(hvir_reg_lock);
+static bool hvir_registered;
 static const struct iommu_ops hvir_ops;
 
 const char *hvir_skip_list(void)
@@ -292,13 +305,24 @@ static struct iommu_device *hvir_probe_device(struct device *dev)
 	hd->devid = hvir_devid(pdev);
 	/* At boot every device is in the hypervisor's default domain. */
 	hd->placement = 0;
+	hd->dev = dev;
+	spin_lock(&hvir_devs_lock);
+	list_add_tail(&hd->node, &hvir_devs);
+	spin_unlock(&hvir_devs_lock);
 	dev_iommu_priv_set(dev, hd);
 	return &hvir_iommu;
 }
 
 static void hvir_release_device(struct device *dev)
 {
-	kfree(dev_iommu_priv_get(dev));
+	struct hvir_dev *hd = dev_iommu_priv_get(dev);
+
+	if (hd) {
+		spin_lock(&hvir_devs_lock);
+		list_del(&hd->node);
+		spin_unlock(&hvir_devs_lock);
+	}
+	kfree(hd);
 	dev_iommu_priv_set(dev, NULL);
 }
 
@@ -348,18 +372,61 @@ int hvir_register(void)
 {
 	int ret;
 
+	mutex_lock(&hvir_reg_lock);
 	ret = iommu_device_sysfs_add(&hvir_iommu, NULL, NULL, "hyperv-iommu-root");
 	if (ret)
-		return ret;
+		goto out;
 	ret = iommu_device_register(&hvir_iommu, &hvir_ops, NULL);
 	if (ret)
 		iommu_device_sysfs_remove(&hvir_iommu);
+	else
+		hvir_registered = true;
+out:
+	mutex_unlock(&hvir_reg_lock);
+	return ret;
+}
+
+static void hvir_unregister_locked(void)
+{
+	lockdep_assert_held(&hvir_reg_lock);
+	if (!hvir_registered)
+		return;
+	iommu_device_unregister(&hvir_iommu);
+	iommu_device_sysfs_remove(&hvir_iommu);
+	hvir_registered = false;
+}
+
+/*
+ * The release control: unregisters the IOMMU so that the module can be
+ * unloaded (the IOMMU core holds a module reference per claimed device).
+ * -EBUSY while a claimed device is bound to a driver or attached to anything
+ * but the identity domain; nothing changes then.
+ */
+int hvir_release(void)
+{
+	struct hvir_dev *hd;
+	int ret = 0;
+
+	mutex_lock(&hvir_reg_lock);
+	spin_lock(&hvir_devs_lock);
+	list_for_each_entry(hd, &hvir_devs, node) {
+		if (hd->placement != 0 || READ_ONCE(hd->dev->driver)) {
+			dev_info(hd->dev, "in use: the IOMMU stays registered\n");
+			ret = -EBUSY;
+			break;
+		}
+	}
+	spin_unlock(&hvir_devs_lock);
+	if (!ret)
+		hvir_unregister_locked();
+	mutex_unlock(&hvir_reg_lock);
 	return ret;
 }
 
 void hvir_unregister(void)
 {
-	iommu_device_unregister(&hvir_iommu);
-	iommu_device_sysfs_remove(&hvir_iommu);
+	mutex_lock(&hvir_reg_lock);
+	hvir_unregister_locked();
+	mutex_unlock(&hvir_reg_lock);
 	ida_destroy(&hvir_ida);
 }
