@@ -322,8 +322,8 @@ static void hvir_release_device(struct device *dev)
 		list_del(&hd->node);
 		spin_unlock(&hvir_devs_lock);
 	}
+	/* The core frees dev->iommu (and with it the priv pointer) next. */
 	kfree(hd);
-	dev_iommu_priv_set(dev, NULL);
 }
 
 static struct iommu_group *hvir_device_group(struct device *dev)
