@@ -161,27 +161,17 @@ impl<'a, A: SimAlloc, L: ShadowLock<A>> PagingDomain<'a, A, L> {
     /// to unmap (0 normally).
     pub fn unmap_all<B: Backend>(&self, hv: &Hv<'_, B>) -> u64 {
         let mut left = 0;
-        loop {
-            // The first mapped page, then its run.
-            let first = self.shadow.with(|pt| {
-                let mut f = None;
-                pt.for_each(&mut |p, _| {
-                    if f.is_none() {
-                        f = Some(p);
-                    }
-                });
-                f
-            });
-            let Some(p) = first else {
-                return left;
-            };
+        let mut from = 0;
+        while let Some(p) = self.shadow.with(|pt| pt.next_set(from)) {
             let n = self.unmap(hv, p * PAGE, u64::MAX, Context::Sleepable);
             if n == 0 {
                 // The hypervisor refuses: drop the shadow entry so that teardown ends.
                 left += 1;
                 self.shadow.with(|pt| pt.clear(p, &mut drop));
             }
+            from = p + n.max(1);
         }
+        left
     }
 
     /// Pages mapped.

@@ -241,6 +241,34 @@ impl<A: SimAlloc> PageTable<A> {
         self.mapped = 0;
     }
 
+    /// The first set page number at or after `from`.
+    pub fn next_set(&self, from: u64) -> Option<u64> {
+        if !in_range(from) {
+            return None;
+        }
+        self.find(self.root?, 3, 0, from)
+    }
+
+    fn find(&self, s: u32, level: u32, base: u64, from: u64) -> Option<u64> {
+        let t = self.slot(s)?;
+        // Below `from`'s own index at this level nothing qualifies, unless `from` lies before
+        // this table altogether.
+        let start = if from > base { index(from, level) } else { 0 };
+        for (i, &e) in t.e.iter().enumerate().skip(start) {
+            if e == 0 {
+                continue;
+            }
+            let pfn = base | ((i as u64) << (9 * level));
+            if level == 0 {
+                return Some(pfn);
+            }
+            if let Some(p) = self.find((e - 1) as u32, level - 1, pfn, from) {
+                return Some(p);
+            }
+        }
+        None
+    }
+
     /// Calls `f(pfn, entry)` for every set entry, in page order.
     pub fn for_each(&self, f: &mut dyn FnMut(u64, u64)) {
         if let Some(r) = self.root {

@@ -209,6 +209,24 @@ pub struct Sim<A: SimAlloc> {
     fault: Option<Fault>,
 }
 
+impl PoolInfo {
+    /// Takes a free page; `INSUFFICIENT_MEMORY` if none is free or a deposit is required.
+    fn take(&mut self) -> Result<(), HvStatus> {
+        if self.debt > 0 || self.free == 0 {
+            return Err(HvStatus::INSUFFICIENT_MEMORY);
+        }
+        self.free -= 1;
+        self.used += 1;
+        Ok(())
+    }
+
+    /// Returns a page taken with [`PoolInfo::take`].
+    fn put(&mut self) {
+        self.used = self.used.saturating_sub(1);
+        self.free += 1;
+    }
+}
+
 impl<A: SimAlloc> Sim<A> {
     /// A hypervisor with only the root partition (empty pool), no devices and no domains but
     /// the default and NULL ones.
@@ -644,36 +662,22 @@ impl<A: SimAlloc> Sim<A> {
     }
 
     /// Takes one page of partition `pi`'s pool.
+    /// Takes one page of partition `pi`'s pool.
     fn charge(&mut self, pi: usize) -> Status<()> {
-        let p = &mut self.partitions[pi].pool;
-        if p.debt > 0 || p.free == 0 {
-            return Err(HvStatus::INSUFFICIENT_MEMORY);
-        }
-        p.free -= 1;
-        p.used += 1;
-        Ok(())
+        self.partitions[pi].pool.take()
     }
 
     fn uncharge(&mut self, pi: usize) {
-        let p = &mut self.partitions[pi].pool;
-        p.used = p.used.saturating_sub(1);
-        p.free += 1;
+        self.partitions[pi].pool.put();
     }
 
-    /// A new page-table page for the root's pool (charged), as [`PageTable`] asks for one.
+    /// A new page-table page charged to `pool`, as [`PageTable`] asks for one.
     fn charged_table(pool: &mut PoolInfo) -> Result<A::Table, HvStatus> {
-        if pool.debt > 0 || pool.free == 0 {
-            return Err(HvStatus::INSUFFICIENT_MEMORY);
-        }
-        let t = A::new_table().map_err(|_| HvStatus::INSUFFICIENT_MEMORY)?;
-        pool.free -= 1;
-        pool.used += 1;
-        Ok(t)
-    }
-
-    fn uncharged(pool: &mut PoolInfo) {
-        pool.used = pool.used.saturating_sub(1);
-        pool.free += 1;
+        pool.take()?;
+        A::new_table().map_err(|_| {
+            pool.put();
+            HvStatus::INSUFFICIENT_MEMORY
+        })
     }
 
     fn create(&mut self, d: DeviceDomain) -> Status<()> {
@@ -714,7 +718,7 @@ impl<A: SimAlloc> Sim<A> {
         }
         if let Some(mut dom) = swap_remove(&mut self.domains, i) {
             let pool = &mut self.partitions[0].pool;
-            dom.pt.clear_all(&mut |_| Self::uncharged(pool));
+            dom.pt.clear_all(&mut |_| pool.put());
         }
         Ok(())
     }
@@ -846,7 +850,7 @@ impl<A: SimAlloc> Sim<A> {
         let pool = &mut self.partitions[0].pool;
         self.domains[di]
             .pt
-            .clear(iova >> 12, &mut |_| Self::uncharged(pool))
+            .clear(iova >> 12, &mut |_| pool.put())
             .map(|_| ())
             .ok_or(HvStatus::INVALID_PARAMETER)
     }

@@ -13,7 +13,7 @@ use hvpt::hypercall::{CallCode, HvStatus};
 use hvpt::iommu::{attach, PagingDomain, Placement, ShadowLock, IOMMU_READ, IOMMU_WRITE};
 use hvpt::layer::{Context, Hv};
 use hvpt::pagetable::PageTable;
-use hvpt::sim::{Attachment, Fault, FaultKind, SimBackend};
+use hvpt::sim::{Attachment, Fault, FaultKind, SimAlloc, SimBackend};
 use hvpt::{HostAlloc, HostBackend};
 
 struct Shadow(RefCell<PageTable<HostAlloc>>);
@@ -222,4 +222,34 @@ fn attach_is_transactional() {
         attach(&hv, dev(), Placement::Domain(6), 0).map_err(|e| e.1),
         Err(Placement::Domain(6))
     );
+}
+
+mod pagetable {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        /// `next_set` is the first set page at or after `from`, like a sorted set's range query;
+        /// clearing releases every table but the root.
+        #[test]
+        fn next_set_is_a_range_query(
+            pfns in proptest::collection::btree_set(prop_oneof![0u64..2048, 0u64..(1 << 36)], 0..200),
+            probes in proptest::collection::vec(prop_oneof![0u64..2048, 0u64..(1 << 36)], 1..50),
+        ) {
+            let mut pt: PageTable<HostAlloc> = PageTable::new();
+            for &p in &pfns {
+                pt.set(p, p + 1, &mut || HostAlloc::new_table()).unwrap();
+            }
+            let model: BTreeSet<u64> = pfns.clone();
+            for &f in &probes {
+                prop_assert_eq!(pt.next_set(f), model.range(f..).next().copied(), "from {}", f);
+            }
+            for &p in &pfns {
+                prop_assert_eq!(pt.clear(p, &mut drop), Some(p + 1));
+            }
+            prop_assert_eq!(pt.mapped(), 0);
+            prop_assert!(pt.tables() <= 1);
+        }
+    }
 }
