@@ -110,7 +110,7 @@ unsafe extern "C" fn hvir_rs_domain_new(id: u32, err: *mut c_int) -> *mut c_void
         GFP_KERNEL,
     ) {
         Ok(s) => s,
-        Err(_) => return fail(-(ENOMEM.to_errno().abs())),
+        Err(_) => return fail(ENOMEM.to_errno()),
     };
     if let Err(e) = hv.create_domain(DeviceDomain::own_s2(id), flags) {
         pr_err!("CREATE_DEVICE_DOMAIN {} failed: {}\n", id, -e.0);
@@ -216,7 +216,7 @@ unsafe extern "C" fn hvir_rs_iova_to_phys(rs: *mut c_void, iova: u64) -> u64 {
 #[no_mangle]
 unsafe extern "C" fn hvir_rs_attach(devid: u64, placement: *mut u64, to: u32) -> c_int {
     let Ok(dev) = DeviceId::decode(devid) else {
-        return -(EINVAL.to_errno().abs());
+        return EINVAL.to_errno();
     };
     // SAFETY: by the function's safety requirements.
     let cur = unsafe { *placement };

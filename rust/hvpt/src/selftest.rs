@@ -13,7 +13,7 @@ use super::device_id::{DeviceId, LogicalId, PciRid};
 use super::errno::{self, Errno};
 use super::hypercall::{CallCode, HvStatus};
 use super::layer::{map_calls, unmap_calls, Context, DepositPolicy, Hv, MAX_STALLS};
-use super::sim::{Attachment, Fault, FaultKind, SimBackend};
+use super::sim::{Attachment, Fault, SimBackend};
 
 /// A failed check: its description and source line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,12 +166,12 @@ pub fn resume_after_partial<B: SimBackend>(b: &B) -> Outcome {
         .is_ok());
     b.with_sim(|s| {
         s.reset_stats();
-        s.set_fault(Some(Fault {
-            code: Some(CallCode::MAP_DEVICE_GPA_PAGES),
-            skip: 1,
-            times: 3,
-            kind: FaultKind::Partial { reps: 100 },
-        }))
+        s.set_fault(Some(Fault::partial(
+            CallCode::MAP_DEVICE_GPA_PAGES,
+            1,
+            3,
+            100,
+        )))
     });
     // 1000 pages: 2 calls without faults; the second call comes back 3 times after 100 reps.
     check!(hv
@@ -190,12 +190,12 @@ pub fn resume_after_partial<B: SimBackend>(b: &B) -> Outcome {
     check!(t == Some((PFN + 1000, MapFlags::dma(true))));
     // Partial completion of UNMAP too.
     b.with_sim(|s| {
-        s.set_fault(Some(Fault {
-            code: Some(CallCode::UNMAP_DEVICE_GPA_PAGES),
-            skip: 0,
-            times: 2,
-            kind: FaultKind::Partial { reps: 7 },
-        }))
+        s.set_fault(Some(Fault::partial(
+            CallCode::UNMAP_DEVICE_GPA_PAGES,
+            0,
+            2,
+            7,
+        )))
     });
     check!(hv
         .unmap(dom, IOVA + 0x10_0000, 1000, Context::Sleepable)
@@ -214,12 +214,12 @@ pub fn stalls_are_bounded<B: SimBackend>(b: &B) -> Outcome {
     check!(hv.create_domain(dom, FLAGS).is_ok());
     b.with_sim(|s| {
         s.reset_stats();
-        s.set_fault(Some(Fault {
-            code: Some(CallCode::MAP_DEVICE_GPA_PAGES),
-            skip: 1,
-            times: u32::MAX,
-            kind: FaultKind::Partial { reps: 0 },
-        }))
+        s.set_fault(Some(Fault::partial(
+            CallCode::MAP_DEVICE_GPA_PAGES,
+            1,
+            u32::MAX,
+            0,
+        )))
     });
     let r = hv.map(dom, IOVA, PFN, 600, MapFlags::dma(true), Context::Sleepable);
     b.with_sim(|s| s.set_fault(None));
@@ -345,15 +345,13 @@ pub fn failed_map_rolls_back<B: SimBackend>(b: &B) -> Outcome {
         .map(dom, 0, PFN, 4, MapFlags::dma(false), Context::Sleepable)
         .is_ok());
     b.with_sim(|s| {
-        s.set_fault(Some(Fault {
-            code: Some(CallCode::MAP_DEVICE_GPA_PAGES),
-            skip: 1,
-            times: 1,
-            kind: FaultKind::Fail {
-                status: HvStatus::INVALID_PARAMETER,
-                after_reps: 300,
-            },
-        }))
+        s.set_fault(Some(Fault::fail(
+            CallCode::MAP_DEVICE_GPA_PAGES,
+            1,
+            1,
+            HvStatus::INVALID_PARAMETER,
+            300,
+        )))
     });
     let r = hv.map(
         dom,

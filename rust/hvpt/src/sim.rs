@@ -138,6 +138,34 @@ pub struct Fault {
     pub kind: FaultKind,
 }
 
+impl Fault {
+    /// Calls with `code`: skip `skip`, then fail `times` with `status` after `after_reps` reps.
+    pub const fn fail(
+        code: CallCode,
+        skip: u32,
+        times: u32,
+        status: HvStatus,
+        after_reps: u16,
+    ) -> Self {
+        Self {
+            code: Some(code),
+            skip,
+            times,
+            kind: FaultKind::Fail { status, after_reps },
+        }
+    }
+
+    /// Calls with `code`: skip `skip`, then complete only `reps` reps of `times` calls.
+    pub const fn partial(code: CallCode, skip: u32, times: u32, reps: u16) -> Self {
+        Self {
+            code: Some(code),
+            skip,
+            times,
+            kind: FaultKind::Partial { reps },
+        }
+    }
+}
+
 /// A contiguous run of mappings with equal flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Extent {

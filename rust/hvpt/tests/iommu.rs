@@ -13,7 +13,7 @@ use hvpt::hypercall::{CallCode, HvStatus};
 use hvpt::iommu::{attach, PagingDomain, Placement, ShadowLock, IOMMU_READ, IOMMU_WRITE};
 use hvpt::layer::{Context, Hv};
 use hvpt::pagetable::PageTable;
-use hvpt::sim::{Attachment, Fault, FaultKind, SimAlloc, SimBackend};
+use hvpt::sim::{Attachment, Fault, SimAlloc, SimBackend};
 use hvpt::{HostAlloc, HostBackend};
 
 struct Shadow(RefCell<PageTable<HostAlloc>>);
@@ -110,15 +110,13 @@ fn failed_map_leaves_nothing() {
     let hv = Hv::new(&b);
     let d = PagingDomain::new(5, &sh);
     b.with_sim(|s| {
-        s.set_fault(Some(Fault {
-            code: Some(CallCode::MAP_DEVICE_GPA_PAGES),
-            skip: 1,
-            times: 1,
-            kind: FaultKind::Fail {
-                status: HvStatus::INVALID_PARAMETER,
-                after_reps: 10,
-            },
-        }))
+        s.set_fault(Some(Fault::fail(
+            CallCode::MAP_DEVICE_GPA_PAGES,
+            1,
+            1,
+            HvStatus::INVALID_PARAMETER,
+            10,
+        )))
     });
     assert_eq!(
         d.map(&hv, 0, 0x1000_0000, 1000, RW, Context::Sleepable),
@@ -136,15 +134,13 @@ fn failed_unmap_keeps_shadow_and_hypervisor_equal() {
     d.map(&hv, 0, 0x1000_0000, 100, RW, Context::Sleepable)
         .unwrap();
     b.with_sim(|s| {
-        s.set_fault(Some(Fault {
-            code: Some(CallCode::UNMAP_DEVICE_GPA_PAGES),
-            skip: 0,
-            times: 1,
-            kind: FaultKind::Fail {
-                status: HvStatus::OPERATION_FAILED,
-                after_reps: 30,
-            },
-        }))
+        s.set_fault(Some(Fault::fail(
+            CallCode::UNMAP_DEVICE_GPA_PAGES,
+            0,
+            1,
+            HvStatus::OPERATION_FAILED,
+            30,
+        )))
     });
     assert_eq!(d.unmap(&hv, 0, 100, Context::Sleepable), 30);
     assert_eq!(d.mapped(), 70);
@@ -170,15 +166,13 @@ fn attach_is_transactional() {
     assert_eq!(attach(&hv, dev(), Placement::Domain(0), 5), Ok(()));
     // 5 -> 6 with the attach failing: V3 left the device detached; we put it back in 5.
     b.with_sim(|s| {
-        s.set_fault(Some(Fault {
-            code: Some(CallCode::ATTACH_DEVICE_DOMAIN),
-            skip: 0,
-            times: 1,
-            kind: FaultKind::Fail {
-                status: HvStatus::INSUFFICIENT_BUFFERS,
-                after_reps: 0,
-            },
-        }))
+        s.set_fault(Some(Fault::fail(
+            CallCode::ATTACH_DEVICE_DOMAIN,
+            0,
+            1,
+            HvStatus::INSUFFICIENT_BUFFERS,
+            0,
+        )))
     });
     assert_eq!(
         attach(&hv, dev(), Placement::Domain(5), 6),
@@ -190,15 +184,13 @@ fn attach_is_transactional() {
     );
     // Both the attach and the rollback failing: the device is detached, and we say so.
     b.with_sim(|s| {
-        s.set_fault(Some(Fault {
-            code: Some(CallCode::ATTACH_DEVICE_DOMAIN),
-            skip: 0,
-            times: 2,
-            kind: FaultKind::Fail {
-                status: HvStatus::OPERATION_FAILED,
-                after_reps: 0,
-            },
-        }))
+        s.set_fault(Some(Fault::fail(
+            CallCode::ATTACH_DEVICE_DOMAIN,
+            0,
+            2,
+            HvStatus::OPERATION_FAILED,
+            0,
+        )))
     });
     assert_eq!(
         attach(&hv, dev(), Placement::Domain(5), 6),

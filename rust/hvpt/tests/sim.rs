@@ -120,15 +120,13 @@ fn partial_deposit_frees_the_rest() {
     let b = backend();
     let hv = Hv::new(&b);
     b.with_sim(|s| {
-        s.set_fault(Some(hvpt::sim::Fault {
-            code: Some(CallCode::DEPOSIT_MEMORY),
-            skip: 0,
-            times: 1,
-            kind: hvpt::sim::FaultKind::Fail {
-                status: HvStatus::INVALID_PARAMETER,
-                after_reps: 5,
-            },
-        }))
+        s.set_fault(Some(hvpt::sim::Fault::fail(
+            CallCode::DEPOSIT_MEMORY,
+            0,
+            1,
+            HvStatus::INVALID_PARAMETER,
+            5,
+        )))
     });
     assert_eq!(
         hv.deposit(PartitionId::SELF, 20, Context::Sleepable),
