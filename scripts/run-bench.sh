@@ -29,12 +29,24 @@ echo "=== benchmark figures ($(basename "$KB"), $out) ==="
 cat "$out"/steps/*.log
 echo
 echo "=== ratios (same run) ==="
-awk '/^bench / {
-	split($0, a, "= "); split(a[2], b, " "); key = $2 " " $3 " " $4; sub(/:$/, "", key); gbs[key] = b[1] }
+awk '
+	/^bench (mock|hv)-domain [^ ]+ (map|unmap): / {
+		split($0, a, "= "); split(a[2], b, " "); gbs[$2 " " $3 " " $4] = b[1] }
+	/^bench hv-domain [^ ]+ (map|unmap) hypercalls: / {
+		k = $3 " " $4; issued[k] = $6; reqmin[k] = $11; sub(/,/, "", reqmin[k]); ceilmin[k] = $13 }
+	/^bench dma-api / {
+		k = $3 " " $4; sub(/:$/, "", k); map[k] = $6; unmap[k] = $9 }
 	END {
-	for (op in gbs) if (op ~ /^mock-domain 2M/) {
-		k4 = op; sub(/2M/, "4K", k4)
-		if (k4 in gbs && gbs[k4] > 0)
-			printf "%s vs %s: %.2fx\n", op, k4, gbs[op] / gbs[k4] }
-	}' "$out"/steps/*.log
+	for (k in gbs) if (k ~ /^hv-domain/) {
+		m = k; sub(/^hv-domain/, "mock-domain", m)
+		if (m in gbs && gbs[m] > 0)
+			printf "iommufd %s vs mock domain: %.3fx throughput\n", substr(k, 11), gbs[k] / gbs[m] }
+	for (k in issued)
+		printf "hypercalls %s: %d issued, %.3fx the request minimum (%d), %.1fx ceil(pages/reps per call) (%d)\n",
+			k, issued[k], issued[k] / reqmin[k], reqmin[k], issued[k] / ceilmin[k], ceilmin[k]
+	for (k in map) if (k ~ /^hv-domain/) {
+		r = k; sub(/^hv-domain/, "identity", r)
+		if (r in map && map[k] > 0)
+			printf "dma-api %s vs identity: map %.3fx, unmap %.3fx throughput\n", substr(k, 11), map[r] / map[k], unmap[r] / unmap[k] }
+	}' "$out"/steps/*.log | sort
 python3 "$TOP/scripts/vm/collect.py" "$out" | tail -n 1

@@ -33,7 +33,7 @@ int hvir_rs_attach(u64 devid, u64 *placement, u32 to);
 /* The PCI-type device id from the DMA-alias walk's result. */
 u64 hvir_rs_pci_devid(u16 segment, u16 rid, bool alias, u16 alias_rid,
 		      bool pcix, u8 secondary, u8 subordinate);
-/* Whether segment:bus:devfn is in the skip list @list (NUL-terminated). */
+/* Whether segment:bus:devfn is in the list @list (NUL-terminated). */
 bool hvir_rs_skip(const char *list, u16 segment, u8 bus, u8 devfn);
 
 /* ---- Implemented in C ---- */
@@ -43,5 +43,7 @@ int hvir_register(void);
 int hvir_release(void);
 void hvir_unregister(void);
 const char *hvir_skip_list(void);
+const char *hvir_dma_list(void);
+unsigned int hvir_max_domains(void);
 
 #endif

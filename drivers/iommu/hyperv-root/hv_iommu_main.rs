@@ -38,7 +38,7 @@ pub mod kalloc;
 use boundary::HvBackend;
 use hvpt::abi::{CreateDomainFlags, DeviceDomain};
 use hvpt::device_id::{pci_device_id, DeviceId, DmaAlias, PciRid, ShadowBusRange};
-use hvpt::iommu::{attach, PagingDomain, Placement, ShadowLock};
+use hvpt::iommu::{attach, PagingDomain, Placement, RequestCounts, ShadowLock};
 use hvpt::layer::{Context, Hv};
 use hvpt::pagetable::PageTable;
 use kalloc::KernelAlloc;
@@ -60,8 +60,15 @@ mod shim {
         pub(super) fn hvir_release() -> c_int;
         pub(super) fn hvir_unregister();
         pub(super) fn hvir_skip_list() -> *const c_char;
+        pub(super) fn hvir_dma_list() -> *const c_char;
+        pub(super) fn hvir_max_domains() -> core::ffi::c_uint;
     }
 }
+
+/// Map requests from the IOMMU core (all paging domains), for `hyperv_iommu_root/stats`.
+static MAP_REQUESTS: RequestCounts = RequestCounts::new();
+/// Unmap requests, likewise.
+static UNMAP_REQUESTS: RequestCounts = RequestCounts::new();
 
 /// `HVIR_DETACHED`.
 const DETACHED: u64 = u64::MAX;
@@ -178,6 +185,7 @@ unsafe extern "C" fn hvir_rs_map(
     };
     match PagingDomain::new(s.id, s).map(&Hv::new(&HvBackend), iova, paddr, pages, prot, ctx) {
         Ok(()) => {
+            MAP_REQUESTS.record_map(pages);
             // SAFETY: by the function's safety requirements.
             unsafe { *mapped += (pages * 4096) as usize };
             0
@@ -195,7 +203,9 @@ unsafe extern "C" fn hvir_rs_map(
 unsafe extern "C" fn hvir_rs_unmap(rs: *mut c_void, iova: u64, pages: u64) -> u64 {
     // SAFETY: by the function's safety requirements.
     let s = unsafe { shadow(rs) };
-    PagingDomain::new(s.id, s).unmap(&Hv::new(&HvBackend), iova, pages, Context::Atomic)
+    let n = PagingDomain::new(s.id, s).unmap(&Hv::new(&HvBackend), iova, pages, Context::Atomic);
+    UNMAP_REQUESTS.record_unmap(n);
+    n
 }
 
 /// # Safety
@@ -283,8 +293,18 @@ impl Registration {
     fn new() -> Result<Self> {
         // SAFETY: the shim returns its module parameter buffer, NUL-terminated.
         let skip = unsafe { CStr::from_char_ptr(shim::hvir_skip_list()) };
-        if hvpt::iommu::parse_skip_list(skip.to_bytes(), &mut |_| {}).is_err() {
-            pr_err!("hv_iommu_skip: malformed, expected (SSSS:BB:DD.F)(SSSS:BB:DD.F)...\n");
+        // SAFETY: as for the skip list.
+        let dma = unsafe { CStr::from_char_ptr(shim::hvir_dma_list()) };
+        for (name, list) in [("hv_iommu_skip", skip), ("hv_iommu_dma", dma)] {
+            if hvpt::iommu::parse_skip_list(list.to_bytes(), &mut |_| {}).is_err() {
+                pr_err!("{name}: malformed, expected (SSSS:BB:DD.F)(SSSS:BB:DD.F)...\n");
+                return Err(EINVAL);
+            }
+        }
+        // SAFETY: no preconditions.
+        let max = unsafe { shim::hvir_max_domains() };
+        if max == 0 || max > i32::MAX as u32 {
+            pr_err!("hv_iommu_max_domains={max}: must be 1..{}\n", i32::MAX);
             return Err(EINVAL);
         }
         // SAFETY: no preconditions; undone in `drop`.
@@ -324,11 +344,27 @@ fn write_release(_: &(), r: &mut kernel::uaccess::UserSliceReader) -> Result {
     Ok(())
 }
 
-/// Module state. The debugfs file goes before the registration is dropped.
+/// `hyperv_iommu_root/stats`: the map/unmap requests of the IOMMU core and the fewest
+/// hypercalls that could carry them (compare with `mshv_hvcall/stats`).
+fn show_stats(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    for (name, c) in [("map", &MAP_REQUESTS), ("unmap", &UNMAP_REQUESTS)] {
+        let x = c.figures();
+        writeln!(
+            f,
+            "{name} requests={} pages={} min_hypercalls={}",
+            x.requests, x.pages, x.min_hypercalls
+        )?;
+    }
+    Ok(())
+}
+
+/// Module state. The debugfs files go before the registration is dropped.
 #[pin_data]
 struct HvIommu {
     #[pin]
     release: kernel::debugfs::File<()>,
+    #[pin]
+    stats: kernel::debugfs::File<()>,
     _debugfs: kernel::debugfs::Dir,
     _reg: Registration,
 }
@@ -339,6 +375,7 @@ impl kernel::InPlaceModule for HvIommu {
         let reg = Registration::new();
         try_pin_init!(Self {
             release <- debugfs.write_callback_file(c"release", (), &write_release),
+            stats <- debugfs.read_callback_file(c"stats", (), &show_stats),
             _debugfs: debugfs,
             _reg: reg?,
         })

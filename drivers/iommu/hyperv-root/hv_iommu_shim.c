@@ -24,6 +24,16 @@ module_param_string(hv_iommu_skip, hv_iommu_skip, sizeof(hv_iommu_skip), 0444);
 MODULE_PARM_DESC(hv_iommu_skip,
 		 "PCI functions the IOMMU does not claim: (SSSS:BB:DD.F)(SSSS:BB:DD.F)...");
 
+static char hv_iommu_dma[256];
+module_param_string(hv_iommu_dma, hv_iommu_dma, sizeof(hv_iommu_dma), 0444);
+MODULE_PARM_DESC(hv_iommu_dma,
+		 "PCI functions whose default domain may translate (kernel default, iommu_group/type): (SSSS:BB:DD.F)...");
+
+static unsigned int hv_iommu_max_domains = INT_MAX;
+module_param(hv_iommu_max_domains, uint, 0444);
+MODULE_PARM_DESC(hv_iommu_max_domains,
+		 "Paging domains that may exist at once (domain ids 1..N), 1..2147483647 (default)");
+
 /* The x86 MSI window, reserved in every paging domain. */
 #define HVIR_MSI_START	0xfee00000UL
 #define HVIR_MSI_SIZE	0x100000UL
@@ -44,6 +54,8 @@ struct hvir_domain {
 struct hvir_dev {
 	u64 devid;
 	u64 placement;
+	/* In hv_iommu_dma: no identity requirement for the default domain. */
+	bool may_translate;
 	struct device *dev;
 	struct list_head node;
 };
@@ -61,6 +73,16 @@ static const struct iommu_ops hvir_ops;
 const char *hvir_skip_list(void)
 {
 	return hv_iommu_skip;
+}
+
+const char *hvir_dma_list(void)
+{
+	return hv_iommu_dma;
+}
+
+unsigned int hvir_max_domains(void)
+{
+	return hv_iommu_max_domains;
 }
 
 static struct hvir_domain *to_hvir(struct iommu_domain *domain)
@@ -156,10 +178,13 @@ hvir_domain_alloc_paging_flags(struct device *dev, u32 flags,
 	if (!d)
 		return ERR_PTR(-ENOMEM);
 	/* Never 0 (default domain) or U32_MAX (NULL domain). */
-	id = ida_alloc_range(&hvir_ida, 1, INT_MAX, GFP_KERNEL);
+	id = ida_alloc_range(&hvir_ida, 1, hv_iommu_max_domains, GFP_KERNEL);
 	if (id < 0) {
+		if (id == -ENOSPC)
+			dev_warn_ratelimited(dev, "no free domain id (hv_iommu_max_domains=%u)\n",
+					     hv_iommu_max_domains);
 		kfree(d);
-		return ERR_PTR(id == -ENOSPC ? -ENOSPC : id);
+		return ERR_PTR(id);
 	}
 	d->id = id;
 	d->rs = hvir_rs_domain_new(id, &err);
@@ -303,6 +328,8 @@ static struct iommu_device *hvir_probe_device(struct device *dev)
 	if (!hd)
 		return ERR_PTR(-ENOMEM);
 	hd->devid = hvir_devid(pdev);
+	hd->may_translate = hvir_rs_skip(hv_iommu_dma, pci_domain_nr(pdev->bus),
+					 pdev->bus->number, pdev->devfn);
 	/* At boot every device is in the hypervisor's default domain. */
 	hd->placement = 0;
 	hd->dev = dev;
@@ -348,9 +375,17 @@ static bool hvir_capable(struct device *dev, enum iommu_cap cap)
 	return cap == IOMMU_CAP_CACHE_COHERENCY;
 }
 
+/*
+ * Identity (the hypervisor's default domain 0), unless the device is in
+ * hv_iommu_dma: then no requirement, so the kernel's default domain type
+ * (iommu.passthrough, CONFIG_IOMMU_DEFAULT_*) and iommu_group/type decide and
+ * a DMA-API domain is one of our paging domains.
+ */
 static int hvir_def_domain_type(struct device *dev)
 {
-	return IOMMU_DOMAIN_IDENTITY;
+	struct hvir_dev *hd = dev_iommu_priv_get(dev);
+
+	return hd && hd->may_translate ? 0 : IOMMU_DOMAIN_IDENTITY;
 }
 
 static const struct iommu_ops hvir_ops = {

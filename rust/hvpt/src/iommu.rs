@@ -16,6 +16,7 @@ use super::errno::{self, Errno};
 use super::layer::{Backend, Context, Hv};
 use super::pagetable::{PageTable, SetError};
 use super::sim::SimAlloc;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// `IOMMU_READ`.
 pub const IOMMU_READ: i32 = 1 << 0;
@@ -180,6 +181,71 @@ impl<'a, A: SimAlloc, L: ShadowLock<A>> PagingDomain<'a, A, L> {
     }
 }
 
+/// What the IOMMU core asked a driver to map or unmap, and the fewest hypercalls that could have
+/// carried it: each request of `n` pages needs at least [`layer::map_calls`] (or
+/// [`layer::unmap_calls`]) of `n`, since a request is issued before the next one is known.
+/// Compared with the hypervisor's own call count this shows whether the layer issues the
+/// minimum. Updated without a lock (relaxed atomics); a reader may see a request half counted.
+///
+/// [`layer::map_calls`]: super::layer::map_calls
+/// [`layer::unmap_calls`]: super::layer::unmap_calls
+#[derive(Default)]
+pub struct RequestCounts {
+    requests: AtomicU64,
+    pages: AtomicU64,
+    min_hypercalls: AtomicU64,
+}
+
+/// A snapshot of [`RequestCounts`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestFigures {
+    /// `map_pages`/`unmap_pages` calls (that did something).
+    pub requests: u64,
+    /// Pages in them.
+    pub pages: u64,
+    /// The fewest hypercalls that could carry them.
+    pub min_hypercalls: u64,
+}
+
+impl RequestCounts {
+    /// Zero counts.
+    pub const fn new() -> Self {
+        Self {
+            requests: AtomicU64::new(0),
+            pages: AtomicU64::new(0),
+            min_hypercalls: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, pages: u64, min: u64) {
+        if pages == 0 {
+            return;
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.pages.fetch_add(pages, Ordering::Relaxed);
+        self.min_hypercalls.fetch_add(min, Ordering::Relaxed);
+    }
+
+    /// Counts a map request of `pages` pages.
+    pub fn record_map(&self, pages: u64) {
+        self.record(pages, super::layer::map_calls(pages));
+    }
+
+    /// Counts an unmap request that unmapped `pages` pages.
+    pub fn record_unmap(&self, pages: u64) {
+        self.record(pages, super::layer::unmap_calls(pages));
+    }
+
+    /// The counts now.
+    pub fn figures(&self) -> RequestFigures {
+        RequestFigures {
+            requests: self.requests.load(Ordering::Relaxed),
+            pages: self.pages.load(Ordering::Relaxed),
+            min_hypercalls: self.min_hypercalls.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Where a device is attached in the hypervisor, as the driver knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
@@ -335,6 +401,33 @@ mod tests {
                 core::str::from_utf8(bad)
             );
         }
+    }
+
+    #[test]
+    fn request_counts_give_the_minimum_per_request() {
+        let c = RequestCounts::new();
+        for n in [1, 507, 508, 4096] {
+            c.record_map(n);
+        }
+        c.record_map(0);
+        let m = RequestFigures {
+            requests: 4,
+            pages: 1 + 507 + 508 + 4096,
+            min_hypercalls: 1 + 1 + 2 + 9,
+        };
+        assert_eq!(c.figures(), m);
+        let u = RequestCounts::new();
+        for n in [4095, 4096, 8192, 0] {
+            u.record_unmap(n);
+        }
+        assert_eq!(
+            u.figures(),
+            RequestFigures {
+                requests: 3,
+                pages: 4095 + 4096 + 8192,
+                min_hypercalls: 1 + 2 + 3,
+            }
+        );
     }
 
     #[test]

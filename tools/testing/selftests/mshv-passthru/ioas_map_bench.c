@@ -2,17 +2,27 @@
 /*
  * Benchmark: IOMMU_IOAS_MAP and IOMMU_IOAS_UNMAP throughput of a large
  * buffer into an IOAS that has iommufd's in-kernel mock domain attached
- * (CONFIG_IOMMUFD_TEST). This is the reference the project's own paging
- * domain is compared with; it prints figures, it does not judge them.
+ * (CONFIG_IOMMUFD_TEST), the reference, and with -d into an IOAS that a PCI
+ * function owned by hyperv-iommu-root is attached to (bound to vfio-pci; the
+ * VFIO device cdev, as a VMM does), so through our paging domain and the
+ * hypercalls. It prints figures, it does not judge them.
  *
- *   ioas_map_bench [-s MiB] [-i ITERATIONS]
+ *   ioas_map_bench [-s MiB] [-i ITERATIONS] [-d BDF]
  *
  * For 4K pages (THP disabled on the buffer) and, when hugetlb 2M pages are
- * reserved, for 2M pages, it
- * prints one line per operation:
+ * reserved, for 2M pages, it prints one line per domain and operation:
  *
  *   bench mock-domain 4K map: 1024 MiB in 123.4 ms = 8.10 GiB/s (best of 3)
+ *
+ * and for our domain, from the last iteration, the hypercalls the hypervisor
+ * received (mshv_hvcall/stats) against two minimums: what the IOMMU core's
+ * requests allow (hyperv_iommu_root/stats: one request per physically
+ * contiguous chunk, each complete before it returns) and ceil(pages / 507)
+ * for MAP, ceil(pages / 4095) for UNMAP over the whole buffer:
+ *
+ *   bench hv-domain 4K map hypercalls: 262144 (retried 0), request minimum 262144, ceil 518
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -25,6 +35,7 @@
 #include <unistd.h>
 
 #include <linux/iommufd.h>
+#include <linux/vfio.h>
 
 #include "iommufd_test.h"
 
@@ -44,6 +55,84 @@ static int ioas_alloc(int fd, uint32_t *ioas_id)
 		return -errno;
 	*ioas_id = cmd.out_ioas_id;
 	return 0;
+}
+
+#define HV_STATS "/sys/kernel/debug/mshv_hvcall/stats"
+#define DRV_STATS "/sys/kernel/debug/hyperv_iommu_root/stats"
+
+/* One hypercall code's line of mshv_hvcall/stats: calls and failed calls. */
+static void hv_calls(int code, unsigned long *calls, unsigned long *failed)
+{
+	char line[128], key[16];
+	FILE *f = fopen(HV_STATS, "r");
+
+	*calls = *failed = 0;
+	snprintf(key, sizeof(key), "%#06x ", code);
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			sscanf(line + strlen(key), "calls=%lu %*s failed=%lu", calls, failed);
+	if (f)
+		fclose(f);
+}
+
+/* hyperv_iommu_root/stats: the minimum hypercalls of the requests of @op. */
+static unsigned long req_min(const char *op)
+{
+	char line[128], key[32];
+	unsigned long min = 0;
+	FILE *f = fopen(DRV_STATS, "r");
+
+	snprintf(key, sizeof(key), "%s requests=", op);
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			sscanf(line, "%*s %*s %*s min_hypercalls=%lu", &min);
+	if (f)
+		fclose(f);
+	return min;
+}
+
+struct calls {
+	unsigned long calls, failed, min;
+};
+
+static void snap(int code, const char *op, struct calls *c)
+{
+	hv_calls(code, &c->calls, &c->failed);
+	c->min = req_min(op);
+}
+
+static void report_calls(const char *pg, const char *op, const struct calls *a,
+			 const struct calls *b, unsigned long ceil_min)
+{
+	printf("bench hv-domain %s %s hypercalls: %lu (retried %lu), request minimum %lu, ceil %lu\n",
+	       pg, op, b->calls - a->calls, b->failed - a->failed, b->min - a->min, ceil_min);
+}
+
+/* Attaches the VFIO device @bdf (bound to vfio-pci) to the IOAS. */
+static int hv_domain(int fd, uint32_t ioas_id, const char *bdf, int *devfd)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	char path[256];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) && strncmp(e->d_name, "vfio", 4))
+		;
+	snprintf(path, sizeof(path), "/dev/vfio/devices/%.64s", e ? e->d_name : "none");
+	closedir(d);
+	*devfd = open(path, O_RDWR);
+	if (*devfd < 0)
+		return -errno;
+	bind.iommufd = fd;
+	if (ioctl(*devfd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		return -errno;
+	at.pt_id = ioas_id;
+	return ioctl(*devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) ? -errno : 0;
 }
 
 static int mock_domain(int fd, uint32_t ioas_id)
@@ -88,19 +177,73 @@ static int ioas_unmap(int fd, uint32_t ioas_id, uint64_t iova, size_t len)
 	return ioctl(fd, IOMMU_IOAS_UNMAP, &cmd) ? -errno : 0;
 }
 
-static void report(const char *pg, const char *op, size_t len, double ms, int iters)
+static void report(const char *dom, const char *pg, const char *op, size_t len,
+		   double ms, int iters)
 {
-	printf("bench mock-domain %s %s: %zu MiB in %.1f ms = %.2f GiB/s (best of %d)\n",
-	       pg, op, len >> 20, ms, (len / (double)(1 << 30)) / (ms / 1e3), iters);
+	printf("bench %s %s %s: %zu MiB in %.1f ms = %.2f GiB/s (best of %d)\n",
+	       dom, pg, op, len >> 20, ms, (len / (double)(1 << 30)) / (ms / 1e3), iters);
 }
 
-static int run(const char *pg, size_t len, int mmap_flags, int iters)
+/* Maps and unmaps @buf @iters times into an IOAS with @bdf's or a mock domain. */
+static int run_domain(const char *pg, void *buf, size_t len, int iters, const char *bdf)
 {
+	const char *dom = bdf ? "hv-domain" : "mock-domain";
 	double best_map = 1e12, best_unmap = 1e12, t;
+	struct calls m0, m1, u0, u1;
 	uint32_t ioas_id = 0;
 	uint64_t iova = 0;
+	int fd, devfd = -1, rc, i;
+
+	fd = open("/dev/iommu", O_RDWR);
+	if (fd < 0) {
+		printf("# /dev/iommu: %s\n", strerror(errno));
+		return 1;
+	}
+	rc = ioas_alloc(fd, &ioas_id);
+	if (!rc)
+		rc = bdf ? hv_domain(fd, ioas_id, bdf, &devfd) : mock_domain(fd, ioas_id);
+	if (rc) {
+		printf("# %s: %s\n", dom, strerror(-rc));
+		return 1;
+	}
+	for (i = 0; i < iters; i++) {
+		snap(0xb3, "map", &m0);
+		t = now_ms();
+		rc = ioas_map(fd, ioas_id, buf, len, &iova);
+		if (rc) {
+			printf("# IOMMU_IOAS_MAP: %s\n", strerror(-rc));
+			return 1;
+		}
+		t = now_ms() - t;
+		snap(0xb3, "map", &m1);
+		best_map = t < best_map ? t : best_map;
+		snap(0xb4, "unmap", &u0);
+		t = now_ms();
+		rc = ioas_unmap(fd, ioas_id, iova, len);
+		if (rc) {
+			printf("# IOMMU_IOAS_UNMAP: %s\n", strerror(-rc));
+			return 1;
+		}
+		t = now_ms() - t;
+		snap(0xb4, "unmap", &u1);
+		best_unmap = t < best_unmap ? t : best_unmap;
+	}
+	report(dom, pg, "map", len, best_map, iters);
+	report(dom, pg, "unmap", len, best_unmap, iters);
+	if (bdf) {
+		report_calls(pg, "map", &m0, &m1, (len / 4096 + 506) / 507);
+		report_calls(pg, "unmap", &u0, &u1, (len / 4096 + 4094) / 4095);
+	}
+	if (devfd >= 0)
+		close(devfd);
+	close(fd);
+	return 0;
+}
+
+static int run(const char *pg, size_t len, int mmap_flags, int iters, const char *bdf)
+{
 	void *buf;
-	int fd, rc, i;
+	int rc;
 
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | mmap_flags, -1, 0);
@@ -112,49 +255,21 @@ static int run(const char *pg, size_t len, int mmap_flags, int iters)
 	if (!(mmap_flags & MAP_HUGETLB) && madvise(buf, len, MADV_NOHUGEPAGE))
 		printf("# MADV_NOHUGEPAGE: %s\n", strerror(errno));
 	memset(buf, 1, len);
-	fd = open("/dev/iommu", O_RDWR);
-	if (fd < 0) {
-		printf("# /dev/iommu: %s\n", strerror(errno));
-		return 1;
-	}
-	rc = ioas_alloc(fd, &ioas_id);
-	if (!rc)
-		rc = mock_domain(fd, ioas_id);
-	if (rc) {
-		printf("# mock domain: %s (CONFIG_IOMMUFD_TEST?)\n", strerror(-rc));
-		return 1;
-	}
-	for (i = 0; i < iters; i++) {
-		t = now_ms();
-		rc = ioas_map(fd, ioas_id, buf, len, &iova);
-		if (rc) {
-			printf("# IOMMU_IOAS_MAP: %s\n", strerror(-rc));
-			return 1;
-		}
-		t = now_ms() - t;
-		best_map = t < best_map ? t : best_map;
-		t = now_ms();
-		rc = ioas_unmap(fd, ioas_id, iova, len);
-		if (rc) {
-			printf("# IOMMU_IOAS_UNMAP: %s\n", strerror(-rc));
-			return 1;
-		}
-		t = now_ms() - t;
-		best_unmap = t < best_unmap ? t : best_unmap;
-	}
-	report(pg, "map", len, best_map, iters);
-	report(pg, "unmap", len, best_unmap, iters);
-	close(fd);
+	/* The same pinned-once buffer for both, reference first. */
+	rc = run_domain(pg, buf, len, iters, NULL);
+	if (!rc && bdf)
+		rc = run_domain(pg, buf, len, iters, bdf);
 	munmap(buf, len);
-	return 0;
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	size_t mib = 1024;
+	const char *bdf = NULL;
 	int iters = 3, opt, rc;
 
-	while ((opt = getopt(argc, argv, "s:i:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:i:d:")) != -1) {
 		switch (opt) {
 		case 's':
 			mib = strtoul(optarg, NULL, 0);
@@ -162,14 +277,17 @@ int main(int argc, char **argv)
 		case 'i':
 			iters = atoi(optarg);
 			break;
+		case 'd':
+			bdf = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-s MiB] [-i iterations]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-s MiB] [-i iterations] [-d BDF]\n", argv[0]);
 			return 2;
 		}
 	}
 	if (!mib || iters < 1)
 		return 2;
-	rc = run("4K", mib << 20, 0, iters);
-	rc |= run("2M", mib << 20, MAP_HUGETLB | (21 << MAP_HUGE_SHIFT), iters);
+	rc = run("4K", mib << 20, 0, iters, bdf);
+	rc |= run("2M", mib << 20, MAP_HUGETLB | (21 << MAP_HUGE_SHIFT), iters, bdf);
 	return rc;
 }

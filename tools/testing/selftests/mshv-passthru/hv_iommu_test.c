@@ -1,0 +1,751 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hyperv-iommu-root on the simulated hypervisor, through the uAPI a VMM uses
+ * (the VFIO device cdev bound to iommufd). Every test compares what user space
+ * did with what the hypervisor holds (mshv_hvcall's debugfs dump and stats),
+ * and ends by checking that closing the files left no domain and no
+ * page-table page behind.
+ *
+ * Needs: mshv_hvcall loaded with simulate=1, hyperv_iommu_root loaded, the
+ * PCI function VFIO_SELFTESTS_BDF bound to vfio-pci, root (pagemap PFNs).
+ * domain_id_exhaustion runs only with hv_iommu_max_domains <= 64, and
+ * unmap_more_than_4095_pages only with 2M hugetlb pages reserved.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#include "kselftest_harness.h"
+
+#define DBG		"/sys/kernel/debug/"
+#define DUMP		DBG "mshv_hvcall/dump"
+#define CONTROL		DBG "mshv_hvcall/control"
+#define HV_STATS	DBG "mshv_hvcall/stats"
+#define DRV_STATS	DBG "hyperv_iommu_root/stats"
+#define MAX_DOMAINS	"/sys/module/hyperv_iommu_root/parameters/hv_iommu_max_domains"
+
+#define PG		4096UL
+#define CODE_DEPOSIT	0x0048
+#define CODE_ATTACH	0x00b2
+#define CODE_MAP	0x00b3
+#define CODE_UNMAP	0x00b4
+#define CODE_DETACH	0x00c4
+/* HV_STATUS_ACCESS_DENIED: the layer returns -EACCES for it. */
+#define ST_DENIED	0x6
+
+/* Writes one command to the simulator's control file; 0 or -errno. */
+static int ctl(const char *cmd)
+{
+	int fd = open(CONTROL, O_WRONLY), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, cmd, strlen(cmd)) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* The whole of a debugfs file, NUL-terminated; NULL on error. */
+static char *slurp(const char *path)
+{
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	ssize_t n;
+	int fd;
+
+	if (!buf)
+		return NULL;
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		free(buf);
+		return NULL;
+	}
+	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += n;
+		if (cap - len < 2) {
+			char *b = realloc(buf, cap * 2);
+
+			if (!b) {
+				n = -1;
+				break;
+			}
+			buf = b;
+			cap *= 2;
+		}
+	}
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[len] = 0;
+	return buf;
+}
+
+/*
+ * Where the hypervisor has device @devid: a domain id, or -1 default,
+ * -2 null, -3 detached, -4 a partition, -5 unknown device.
+ */
+static long where(const char *devid)
+{
+	char *d = slurp(DUMP), *l, key[64];
+	long r = -5;
+
+	if (!d)
+		return -5;
+	snprintf(key, sizeof(key), "device %s ", devid);
+	l = strstr(d, key);
+	if (l) {
+		l += strlen(key);
+		if (!strncmp(l, "domain default", 14))
+			r = -1;
+		else if (!strncmp(l, "domain null", 11))
+			r = -2;
+		else if (!strncmp(l, "detached", 8))
+			r = -3;
+		else if (!strncmp(l, "partition", 9))
+			r = -4;
+		else
+			r = strtol(l + 7, NULL, 10);
+	}
+	free(d);
+	return r;
+}
+
+/* Number of "domain N" lines and, in @ids (up to @max), their ids. */
+static int domains(long *ids, int max)
+{
+	char *d = slurp(DUMP), *l;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	for (l = d; l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		if (!strncmp(l, "domain ", 7)) {
+			if (n < max)
+				ids[n] = strtol(l + 7, NULL, 10);
+			n++;
+		}
+	}
+	free(d);
+	return n;
+}
+
+/* Root pool "used" pages (page-table pages the hypervisor holds). */
+static long pool_used(void)
+{
+	char *d = slurp(DUMP), *l;
+	long used = -1;
+
+	if (!d)
+		return -1;
+	l = strstr(d, "partition self pool ");
+	if (l && (l = strstr(l, " used=")))
+		used = strtol(l + 6, NULL, 10);
+	free(d);
+	return used;
+}
+
+static long pool_deposited(void)
+{
+	char *d = slurp(DUMP), *l;
+	long dep = -1;
+
+	if (!d)
+		return -1;
+	l = strstr(d, "partition self pool deposited=");
+	if (l)
+		dep = strtol(l + 30, NULL, 10);
+	free(d);
+	return dep;
+}
+
+struct hv_stat {
+	unsigned long calls, reps, failed;
+};
+
+static int hv_stat(int code, struct hv_stat *s)
+{
+	char *d = slurp(HV_STATS), key[16], *l;
+	int rc = -1;
+
+	if (!d)
+		return -1;
+	snprintf(key, sizeof(key), "%#06x ", code);
+	l = strstr(d, key);
+	if (l && sscanf(l + strlen(key), "calls=%lu reps=%lu failed=%lu",
+			&s->calls, &s->reps, &s->failed) == 3)
+		rc = 0;
+	free(d);
+	return rc;
+}
+
+struct drv_stat {
+	unsigned long requests, pages, min;
+};
+
+/* hyperv_iommu_root/stats line @op ("map" or "unmap"). */
+static int drv_stat(const char *op, struct drv_stat *s)
+{
+	char *d = slurp(DRV_STATS), key[16], *l;
+	int rc = -1;
+
+	if (!d)
+		return -1;
+	snprintf(key, sizeof(key), "%s requests=", op);
+	for (l = d; l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+		if (!strncmp(l, key, strlen(key)) &&
+		    sscanf(l + strlen(key), "%lu pages=%lu min_hypercalls=%lu",
+			   &s->requests, &s->pages, &s->min) == 3)
+			rc = 0;
+	free(d);
+	return rc;
+}
+
+/*
+ * Checks the simulator's mappings of @domain against user space: @n ranges
+ * (iova, va, pages, writable) must be exactly what it holds, each page at the
+ * PFN the kernel has for the user page (/proc/self/pagemap), readable, and
+ * writable iff the range is. Returns the number of mismatches (0 = equal).
+ */
+struct range {
+	uint64_t iova;
+	void *va;
+	unsigned long pages;
+	int writable;
+};
+
+static uint64_t user_pfn(int pm, void *va)
+{
+	uint64_t e;
+
+	if (pread(pm, &e, 8, ((uintptr_t)va / PG) * 8) != 8)
+		return 0;
+	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
+}
+
+static int compare(long domain, const struct range *r, int n)
+{
+	char *d = slurp(DUMP), key[64], *l;
+	unsigned long held = 0, want = 0;
+	int pm = open("/proc/self/pagemap", O_RDONLY), bad = 0, i;
+
+	if (!d || pm < 0) {
+		free(d);
+		if (pm >= 0)
+			close(pm);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		want += r[i].pages;
+	snprintf(key, sizeof(key), "domain %ld owner=self mapped=", domain);
+	l = strstr(d, key);
+	if (!l) {
+		bad++;
+		goto out;
+	}
+	held = strtoul(l + strlen(key), NULL, 10);
+	if (held != want) {
+		printf("# domain %ld holds %lu pages, user space mapped %lu\n",
+		       domain, held, want);
+		bad++;
+	}
+	/* Each extent line: every page must lie in a user range, at its PFN. */
+	for (l = strchr(l, '\n'); l && !strncmp(l + 1, "  iova=", 7);
+	     l = strchr(l + 1, '\n')) {
+		unsigned long long iova, pfn, pages, flags, k;
+
+		if (sscanf(l + 1, "  iova=%llx pfn=%llx pages=%llu flags=%llx",
+			   &iova, &pfn, &pages, &flags) != 4) {
+			bad++;
+			break;
+		}
+		for (k = 0; k < pages; k++) {
+			uint64_t a = iova + k * PG;
+
+			for (i = 0; i < n; i++)
+				if (a >= r[i].iova && a < r[i].iova + r[i].pages * PG)
+					break;
+			if (i == n) {
+				printf("# IOVA %#llx mapped, not by user space\n",
+				       (unsigned long long)a);
+				bad++;
+				continue;
+			}
+			if (user_pfn(pm, (char *)r[i].va + (a - r[i].iova)) != pfn + k ||
+			    flags != (r[i].writable ? 0x3ULL : 0x1ULL)) {
+				printf("# IOVA %#llx: pfn %#llx flags %#llx, user space says otherwise\n",
+				       (unsigned long long)a, pfn + k, flags);
+				bad++;
+			}
+		}
+	}
+out:
+	free(d);
+	close(pm);
+	return bad;
+}
+
+static int open_cdev(const char *bdf)
+{
+	char path[256], name[64] = "";
+	FILE *f;
+
+	/* The cdev's name: /sys/bus/pci/devices/BDF/vfio-dev/vfioN. */
+	snprintf(path, sizeof(path),
+		 "ls /sys/bus/pci/devices/%s/vfio-dev 2>/dev/null", bdf);
+	f = popen(path, "r");
+	if (!f)
+		return -1;
+	if (!fgets(name, sizeof(name), f))
+		name[0] = 0;
+	pclose(f);
+	name[strcspn(name, "\n")] = 0;
+	if (!name[0])
+		return -1;
+	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", name);
+	return open(path, O_RDWR);
+}
+
+static int ioas_map(int fd, uint32_t ioas, void *va, size_t len, uint64_t iova,
+		    int writable)
+{
+	struct iommu_ioas_map m = {
+		.size = sizeof(m),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 (writable ? IOMMU_IOAS_MAP_WRITEABLE : 0),
+		.ioas_id = ioas,
+		.user_va = (uintptr_t)va,
+		.length = len,
+		.iova = iova,
+	};
+
+	return ioctl(fd, IOMMU_IOAS_MAP, &m) ? -errno : 0;
+}
+
+static int ioas_unmap(int fd, uint32_t ioas, uint64_t iova, size_t len)
+{
+	struct iommu_ioas_unmap u = {
+		.size = sizeof(u),
+		.ioas_id = ioas,
+		.iova = iova,
+		.length = len,
+	};
+
+	return ioctl(fd, IOMMU_IOAS_UNMAP, &u) ? -errno : 0;
+}
+
+static int hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t *out)
+{
+	struct iommu_hwpt_alloc a = {
+		.size = sizeof(a),
+		.dev_id = dev_id,
+		.pt_id = pt_id,
+	};
+
+	if (ioctl(fd, IOMMU_HWPT_ALLOC, &a))
+		return -errno;
+	*out = a.out_hwpt_id;
+	return 0;
+}
+
+static int destroy(int fd, uint32_t id)
+{
+	struct iommu_destroy d = { .size = sizeof(d), .id = id };
+
+	return ioctl(fd, IOMMU_DESTROY, &d) ? -errno : 0;
+}
+
+static int attach_pt(int dev, uint32_t pt)
+{
+	struct vfio_device_attach_iommufd_pt a = {
+		.argsz = sizeof(a),
+		.pt_id = pt,
+	};
+
+	return ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a) ? -errno : 0;
+}
+
+static void *buffer(size_t len, int flags)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 0xa5, len);
+	return p;
+}
+
+FIXTURE(hviommu) {
+	int iommufd, dev;
+	uint32_t dev_id, ioas;
+	long domain;
+	/* Root pool pages in use before the test, and those it may consume. */
+	long used0, consumed;
+	char devid[24];
+};
+
+FIXTURE_SETUP(hviommu)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
+	const char *bdf = getenv("VFIO_SELFTESTS_BDF");
+	unsigned int seg, bus, dev, fn;
+
+	self->iommufd = self->dev = -1;
+	if (!bdf || sscanf(bdf, "%x:%x:%x.%x", &seg, &bus, &dev, &fn) != 4)
+		SKIP(return, "VFIO_SELFTESTS_BDF (a function bound to vfio-pci) not set");
+	if (access(CONTROL, W_OK) || access(DRV_STATS, R_OK))
+		SKIP(return, "needs mshv_hvcall simulate=1 and hyperv_iommu_root");
+	ASSERT_EQ(0, ctl("fault-clear"));
+	self->used0 = pool_used();
+	self->consumed = 0;
+	ASSERT_LE(0, self->used0);
+	/* A PCI-type device id: type 1, segment, requester id (no alias here). */
+	snprintf(self->devid, sizeof(self->devid), "0x%016llx",
+		 (1ULL << 62) | ((unsigned long long)seg << 16) |
+		 (bus << 8) | (dev << 3) | fn);
+	self->iommufd = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, self->iommufd);
+	self->dev = open_cdev(bdf);
+	ASSERT_LE(0, self->dev);
+	bind.iommufd = self->iommufd;
+	ASSERT_EQ(0, ioctl(self->dev, VFIO_DEVICE_BIND_IOMMUFD, &bind));
+	self->dev_id = bind.out_devid;
+	ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_IOAS_ALLOC, &ioas));
+	self->ioas = ioas.out_ioas_id;
+	at.pt_id = self->ioas;
+	ASSERT_EQ(0, ioctl(self->dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at));
+	self->domain = where(self->devid);
+}
+
+/*
+ * Closing the files must leave no domain and no page-table page behind: the
+ * root pool's used pages are back where they were (plus what the test made
+ * the hypervisor consume for itself), and the device is in the default domain.
+ */
+static int closed_clean(FIXTURE_DATA(hviommu) *self)
+{
+	long ids[4];
+	int n;
+
+	ctl("fault-clear");
+	if (self->dev >= 0)
+		close(self->dev);
+	if (self->iommufd >= 0)
+		close(self->iommufd);
+	self->dev = self->iommufd = -1;
+	n = domains(ids, 4);
+	if (n != 0)
+		printf("# %d domain(s) left, first %ld\n", n, ids[0]);
+	if (pool_used() != self->used0 + self->consumed)
+		printf("# %ld pool pages used, %ld before the test (+%ld consumed)\n",
+		       pool_used(), self->used0, self->consumed);
+	return n == 0 && pool_used() == self->used0 + self->consumed &&
+	       where(self->devid) == -1;
+}
+
+FIXTURE_TEARDOWN(hviommu)
+{
+	if (self->dev >= 0 || self->iommufd >= 0)
+		closed_clean(self);
+}
+
+/* The device sits in a fresh paging domain whose id is neither 0 nor ~0. */
+TEST_F(hviommu, attach_uses_a_paging_domain)
+{
+	long ids[8];
+	int n = domains(ids, 8);
+
+	ASSERT_GT(self->domain, 0);
+	ASSERT_NE(0xffffffffL, self->domain);
+	ASSERT_EQ(1, n);
+	ASSERT_EQ(self->domain, ids[0]);
+	ASSERT_TRUE(closed_clean(self));
+}
+
+/*
+ * The hypervisor holds exactly what user space mapped, page by page, with
+ * the protection asked for, through map, partial teardown and unmap.
+ */
+TEST_F(hviommu, mappings_equal_user_space)
+{
+	struct range r[3];
+	void *a = buffer(64 << 10, 0), *b = buffer(2 << 20, 0);
+	void *c = buffer(4 * PG, 0);
+
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_NE(NULL, c);
+	r[0] = (struct range){ 0x100000, a, 16, 1 };
+	r[1] = (struct range){ 0x40000000, b, 512, 1 };
+	r[2] = (struct range){ 0x7fff0000000, c, 4, 0 };
+	ASSERT_EQ(0, ioas_map(self->iommufd, self->ioas, a, 64 << 10, r[0].iova, 1));
+	ASSERT_EQ(0, compare(self->domain, r, 1));
+	ASSERT_EQ(0, ioas_map(self->iommufd, self->ioas, b, 2 << 20, r[1].iova, 1));
+	ASSERT_EQ(0, ioas_map(self->iommufd, self->ioas, c, 4 * PG, r[2].iova, 0));
+	ASSERT_EQ(0, compare(self->domain, r, 3));
+	ASSERT_EQ(0, ioas_unmap(self->iommufd, self->ioas, r[1].iova, 2 << 20));
+	r[1] = r[2];
+	ASSERT_EQ(0, compare(self->domain, r, 2));
+	ASSERT_EQ(0, ioas_unmap(self->iommufd, self->ioas, 0, UINT64_MAX));
+	ASSERT_EQ(0, compare(self->domain, r, 0));
+	ASSERT_TRUE(closed_clean(self));
+}
+
+/*
+ * The x86 MSI window 0xfee00000-0xfeefffff is a reserved region: iommufd
+ * refuses to map into it (EINVAL), while the pages on either side map.
+ */
+TEST_F(hviommu, msi_window_is_reserved)
+{
+	struct range r[2];
+	void *a = buffer(2 * PG, 0);
+
+	ASSERT_NE(NULL, a);
+	ASSERT_EQ(-EINVAL, ioas_map(self->iommufd, self->ioas, a, PG, 0xfee00000, 1));
+	ASSERT_EQ(-EINVAL, ioas_map(self->iommufd, self->ioas, a, PG, 0xfeeff000, 1));
+	ASSERT_EQ(-EINVAL, ioas_map(self->iommufd, self->ioas, a, 2 * PG, 0xfedff000, 1));
+	ASSERT_EQ(0, compare(self->domain, NULL, 0));
+	r[0] = (struct range){ 0xfedff000, a, 1, 1 };
+	r[1] = (struct range){ 0xfef00000, (char *)a + PG, 1, 1 };
+	ASSERT_EQ(0, ioas_map(self->iommufd, self->ioas, a, PG, r[0].iova, 1));
+	ASSERT_EQ(0, ioas_map(self->iommufd, self->ioas, r[1].va, PG, r[1].iova, 1));
+	ASSERT_EQ(0, compare(self->domain, r, 2));
+	ASSERT_EQ(0, ioas_unmap(self->iommufd, self->ioas, 0, UINT64_MAX));
+	ASSERT_TRUE(closed_clean(self));
+}
+
+/*
+ * 32 MiB of 2M pages unmapped in one IOMMU_IOAS_UNMAP: 8192 pages, more
+ * than one UNMAP rep count (4095) can say. The hypervisor must see every
+ * page unmapped in the fewest calls, none refused (V3 did not chunk UNMAP).
+ */
+TEST_F(hviommu, unmap_more_than_4095_pages)
+{
+	size_t len = 32 << 20;
+	struct hv_stat m0, m1, u0, u1;
+	struct drv_stat dm0, dm1, du0, du1;
+	struct range r;
+	void *a = buffer(len, MAP_HUGETLB | (21 << MAP_HUGE_SHIFT));
+
+	if (!a)
+		SKIP(return, "no 2M hugetlb pages reserved");
+	r = (struct range){ 0x80000000, a, len / PG, 1 };
+	ASSERT_EQ(0, hv_stat(CODE_MAP, &m0));
+	ASSERT_EQ(0, drv_stat("map", &dm0));
+	ASSERT_EQ(0, ioas_map(self->iommufd, self->ioas, a, len, r.iova, 1));
+	ASSERT_EQ(0, hv_stat(CODE_MAP, &m1));
+	ASSERT_EQ(0, drv_stat("map", &dm1));
+	ASSERT_EQ(0, compare(self->domain, &r, 1));
+	ASSERT_EQ(0, hv_stat(CODE_UNMAP, &u0));
+	ASSERT_EQ(0, drv_stat("unmap", &du0));
+	ASSERT_EQ(0, ioas_unmap(self->iommufd, self->ioas, r.iova, len));
+	ASSERT_EQ(0, hv_stat(CODE_UNMAP, &u1));
+	ASSERT_EQ(0, drv_stat("unmap", &du1));
+	/* Calls answered INSUFFICIENT_MEMORY are retried after a deposit. */
+	printf("# map: %lu requests, %lu pages, %lu hypercalls (%lu retried after a deposit), minimum %lu\n",
+	       dm1.requests - dm0.requests, dm1.pages - dm0.pages,
+	       m1.calls - m0.calls, m1.failed - m0.failed, dm1.min - dm0.min);
+	printf("# unmap: %lu requests, %lu pages, %lu hypercalls, minimum %lu\n",
+	       du1.requests - du0.requests, du1.pages - du0.pages,
+	       u1.calls - u0.calls, du1.min - du0.min);
+	ASSERT_EQ(len / PG, m1.reps - m0.reps);
+	ASSERT_EQ(dm1.min - dm0.min, (m1.calls - m0.calls) - (m1.failed - m0.failed));
+	ASSERT_EQ(len / PG, u1.reps - u0.reps);
+	ASSERT_EQ(0UL, u1.failed - u0.failed);
+	ASSERT_EQ(du1.min - du0.min, u1.calls - u0.calls);
+	ASSERT_LE(3UL, u1.calls - u0.calls);
+	/* At least one request was longer than one UNMAP call can carry. */
+	ASSERT_LT(4095UL * (du1.requests - du0.requests), du1.pages - du0.pages);
+	ASSERT_EQ(0, compare(self->domain, &r, 0));
+	munmap(a, len);
+	ASSERT_TRUE(closed_clean(self));
+}
+
+/*
+ * A failed attach leaves the device where it was, in the hypervisor and in
+ * the driver: moving from one paging domain to another is DETACH + ATTACH,
+ * and a refused ATTACH is rolled back by attaching the old domain again.
+ */
+TEST_F(hviommu, attach_failure_rolls_back)
+{
+	struct range r;
+	uint32_t hwpt2 = 0;
+	long d2;
+	void *a = buffer(8 * PG, 0);
+
+	ASSERT_NE(NULL, a);
+	r = (struct range){ 0x200000, a, 8, 1 };
+	ASSERT_EQ(0, ioas_map(self->iommufd, self->ioas, a, 8 * PG, r.iova, 1));
+	ASSERT_EQ(0, hwpt_alloc(self->iommufd, self->dev_id, self->ioas, &hwpt2));
+
+	/* ATTACH to the new domain refused once: rolled back. */
+	ASSERT_EQ(0, ctl("fault 0xb2 0 1 fail 0x6 0"));
+	ASSERT_EQ(-EACCES, attach_pt(self->dev, hwpt2));
+	ASSERT_EQ(self->domain, where(self->devid));
+	ASSERT_EQ(0, compare(self->domain, &r, 1));
+
+	/* DETACH refused: nothing moved at all. */
+	ASSERT_EQ(0, ctl("fault 0xc4 0 1 fail 0x6 0"));
+	ASSERT_EQ(-EACCES, attach_pt(self->dev, hwpt2));
+	ASSERT_EQ(self->domain, where(self->devid));
+
+	/*
+	 * ATTACH and the driver's rollback refused: the device cannot be
+	 * where it was, so it is detached (DMA blocked, logged) and the
+	 * driver says so; the IOMMU core does not revert the failing device.
+	 */
+	ASSERT_EQ(0, ctl("fault 0xb2 0 2 fail 0x6 0"));
+	ASSERT_EQ(-EACCES, attach_pt(self->dev, hwpt2));
+	ASSERT_EQ(-3, where(self->devid));
+	ASSERT_EQ(0, ctl("fault-clear"));
+
+	/*
+	 * From detached the driver attaches directly. Back to the IOAS then
+	 * (iommufd freed the automatic domain when the device left it, so it
+	 * makes a new one).
+	 */
+	ASSERT_EQ(0, attach_pt(self->dev, hwpt2));
+	d2 = where(self->devid);
+	ASSERT_GT(d2, 0);
+	ASSERT_NE(self->domain, d2);
+	ASSERT_EQ(0, compare(d2, &r, 1));
+	ASSERT_EQ(0, attach_pt(self->dev, self->ioas));
+	ASSERT_GT(where(self->devid), 0);
+	ASSERT_NE(d2, where(self->devid));
+	ASSERT_EQ(0, compare(where(self->devid), &r, 1));
+	ASSERT_EQ(0, destroy(self->iommufd, hwpt2));
+	ASSERT_EQ(0, ioas_unmap(self->iommufd, self->ioas, 0, UINT64_MAX));
+	ASSERT_TRUE(closed_clean(self));
+}
+
+/*
+ * The hypervisor wants memory first (HV_STATUS_INSUFFICIENT_MEMORY): the
+ * driver deposits pages into the root partition and the map succeeds.
+ */
+TEST_F(hviommu, insufficient_memory_is_deposited)
+{
+	struct hv_stat d0, d1;
+	struct range r;
+	long dep0 = pool_deposited();
+	void *a = buffer(2 << 20, 0);
+
+	ASSERT_NE(NULL, a);
+	r = (struct range){ 0x10000000, a, 512, 1 };
+	ASSERT_EQ(0, hv_stat(CODE_DEPOSIT, &d0));
+	ASSERT_EQ(0, ctl("require-deposit self 64"));
+	/* The hypervisor keeps the 64 pages it asked for. */
+	self->consumed = 64;
+	ASSERT_EQ(0, ioas_map(self->iommufd, self->ioas, a, 2 << 20, r.iova, 1));
+	ASSERT_EQ(0, hv_stat(CODE_DEPOSIT, &d1));
+	printf("# %lu DEPOSIT_MEMORY calls, pool %ld -> %ld pages\n",
+	       d1.calls - d0.calls, dep0, pool_deposited());
+	ASSERT_LT(0UL, d1.calls - d0.calls);
+	ASSERT_LE(dep0 + 64, pool_deposited());
+	ASSERT_EQ(0, compare(self->domain, &r, 1));
+	ASSERT_EQ(0, ioas_unmap(self->iommufd, self->ioas, 0, UINT64_MAX));
+	ASSERT_TRUE(closed_clean(self));
+}
+
+struct churn {
+	int iommufd;
+	uint32_t dev_id, ioas;
+	int rounds, ok, nospc, other;
+};
+
+static void *churn_thread(void *p)
+{
+	struct churn *c = p;
+	uint32_t id = 0;
+	int i, rc;
+
+	for (i = 0; i < c->rounds; i++) {
+		rc = hwpt_alloc(c->iommufd, c->dev_id, c->ioas, &id);
+		if (!rc) {
+			c->ok++;
+			if (destroy(c->iommufd, id))
+				c->other++;
+		} else if (rc == -ENOSPC) {
+			c->nospc++;
+		} else {
+			c->other++;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Domains allocated and freed from 4 threads at once: two domains with the
+ * same id would be refused by the hypervisor (V3's unlocked id counter).
+ */
+TEST_F(hviommu, concurrent_domain_ids_are_unique)
+{
+	struct churn c[4];
+	pthread_t t[4];
+	int i, ok = 0;
+
+	for (i = 0; i < 4; i++) {
+		c[i] = (struct churn){ self->iommufd, self->dev_id, self->ioas, 100, 0, 0, 0 };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, churn_thread, &c[i]));
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(0, c[i].other);
+		ok += c[i].ok;
+	}
+	printf("# %d domains created and freed by 4 threads\n", ok);
+	ASSERT_LT(100, ok);
+	ASSERT_EQ(1, domains(NULL, 0));
+	ASSERT_TRUE(closed_clean(self));
+}
+
+/*
+ * With hv_iommu_max_domains=N, N domains exist at most (ids 1..N); the next
+ * allocation fails with ENOSPC and changes nothing; a freed id is reused.
+ */
+TEST_F(hviommu, domain_id_exhaustion)
+{
+	uint32_t hwpt[64] = { 0 }, extra = 0;
+	long ids[70];
+	unsigned long max = 0;
+	char *p = slurp(MAX_DOMAINS);
+	int n = 0, i;
+
+	if (p)
+		max = strtoul(p, NULL, 10);
+	free(p);
+	if (!max || max > 64)
+		SKIP(return, "load hyperv_iommu_root with hv_iommu_max_domains <= 64");
+	while (n < 64 && !hwpt_alloc(self->iommufd, self->dev_id, self->ioas, &hwpt[n]))
+		n++;
+	ASSERT_EQ((int)max - 1, n);
+	ASSERT_EQ(-ENOSPC, hwpt_alloc(self->iommufd, self->dev_id, self->ioas, &extra));
+	ASSERT_EQ((int)max, domains(ids, 70));
+	for (i = 0; i < (int)max; i++) {
+		ASSERT_LE(1, ids[i]);
+		ASSERT_GE((long)max, ids[i]);
+	}
+	ASSERT_EQ(0, destroy(self->iommufd, hwpt[0]));
+	ASSERT_EQ(0, hwpt_alloc(self->iommufd, self->dev_id, self->ioas, &hwpt[0]));
+	ASSERT_EQ((int)max, domains(ids, 70));
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, destroy(self->iommufd, hwpt[i]));
+	ASSERT_EQ(1, domains(NULL, 0));
+	ASSERT_TRUE(closed_clean(self));
+}
+
+TEST_HARNESS_MAIN
