@@ -33,6 +33,8 @@ int hvir_rs_attach(u64 devid, u64 *placement, u32 to);
 /* The PCI-type device id from the DMA-alias walk's result. */
 u64 hvir_rs_pci_devid(u16 segment, u16 rid, bool alias, u16 alias_rid,
 		      bool pcix, u8 secondary, u8 subordinate);
+/* The L1VH logical device id from the VMBus instance GUID bytes @guid. */
+u64 hvir_rs_vmbus_devid(const u8 *guid, u8 devfn);
 /* Whether segment:bus:devfn is in the list @list (NUL-terminated). */
 bool hvir_rs_skip(const char *list, u16 segment, u8 bus, u8 devfn);
 

@@ -37,7 +37,7 @@ pub mod kalloc;
 
 use boundary::HvBackend;
 use hvpt::abi::{CreateDomainFlags, DeviceDomain};
-use hvpt::device_id::{pci_device_id, DeviceId, DmaAlias, PciRid, ShadowBusRange};
+use hvpt::device_id::{pci_device_id, DeviceId, DmaAlias, LogicalId, PciRid, ShadowBusRange};
 use hvpt::iommu::{attach, PagingDomain, Placement, RequestCounts, ShadowLock};
 use hvpt::layer::{Context, Hv};
 use hvpt::pagetable::PageTable;
@@ -274,6 +274,19 @@ extern "C" fn hvir_rs_pci_devid(
         }),
     };
     pci_device_id(segment, PciRid(rid), a).encode()
+}
+
+/// The L1VH logical device id of function `devfn` on the pci-hyperv bus whose VMBus instance GUID
+/// is `guid` (16 bytes).
+///
+/// # Safety
+///
+/// `guid` must be valid for reads of 16 bytes.
+#[no_mangle]
+unsafe extern "C" fn hvir_rs_vmbus_devid(guid: *const u8, devfn: u8) -> u64 {
+    // SAFETY: by the function's safety requirements; `[u8; 16]` has alignment 1.
+    let g = unsafe { &*guid.cast::<[u8; 16]>() };
+    DeviceId::Logical(LogicalId::from_vmbus_guid(g, devfn)).encode()
 }
 
 /// # Safety

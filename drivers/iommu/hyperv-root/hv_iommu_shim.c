@@ -8,6 +8,7 @@
 
 #include <linux/device.h>
 #include <linux/err.h>
+#include <linux/hyperv.h>
 #include <linux/idr.h>
 #include <linux/iommu.h>
 #include <linux/module.h>
@@ -16,6 +17,8 @@
 #include <linux/pci.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
+
+#include <asm/mshyperv.h>
 
 #include "hv_iommu.h"
 
@@ -302,6 +305,24 @@ static u64 hvir_devid(struct pci_dev *pdev)
 				 a.rid, pcix, sec, sub);
 }
 
+/*
+ * L1VH only (never runs on the simulator, which models a root partition):
+ * the function must be on a Hyper-V virtual PCI bus, whose host bridge
+ * pci-hyperv parents to the VMBus device. Its logical id comes from that
+ * device's instance GUID, as pci-hyperv's hv_pci_vmbus_device_id() (not in
+ * 7.3) computes it. -ENODEV for a function on any other bus.
+ */
+static int hvir_l1vh_devid(struct pci_dev *pdev, u64 *devid)
+{
+	struct device *parent = pci_find_host_bridge(pdev->bus)->dev.parent;
+
+	if (!parent || !parent->bus || strcmp(parent->bus->name, "vmbus"))
+		return -ENODEV;
+	*devid = hvir_rs_vmbus_devid(device_to_hv_device(parent)->dev_instance.b,
+				     pdev->devfn);
+	return 0;
+}
+
 static struct iommu_device *hvir_probe_device(struct device *dev)
 {
 	struct pci_dev *pdev;
@@ -327,7 +348,15 @@ static struct iommu_device *hvir_probe_device(struct device *dev)
 	hd = kzalloc_obj(*hd);
 	if (!hd)
 		return ERR_PTR(-ENOMEM);
-	hd->devid = hvir_devid(pdev);
+	if (hv_l1vh_partition()) {
+		if (hvir_l1vh_devid(pdev, &hd->devid)) {
+			pci_info(pdev, "not claimed: not on a Hyper-V virtual PCI bus (L1VH)\n");
+			kfree(hd);
+			return ERR_PTR(-ENODEV);
+		}
+	} else {
+		hd->devid = hvir_devid(pdev);
+	}
 	hd->may_translate = hvir_rs_skip(hv_iommu_dma, pci_domain_nr(pdev->bus),
 					 pdev->bus->number, pdev->devfn);
 	/* At boot every device is in the hypervisor's default domain. */

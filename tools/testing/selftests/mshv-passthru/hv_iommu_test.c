@@ -151,7 +151,9 @@ static long pool_used(void)
 	if (!d)
 		return -1;
 	l = strstr(d, "partition self pool ");
-	if (l && (l = strstr(l, " used=")))
+	if (l)
+		l = strstr(l, " used=");
+	if (l)
 		used = strtol(l + 6, NULL, 10);
 	free(d);
 	return used;
@@ -285,7 +287,7 @@ static int compare(long domain, const struct range *r, int n)
 			}
 			if (user_pfn(pm, (char *)r[i].va + (a - r[i].iova)) != pfn + k ||
 			    flags != (r[i].writable ? 0x3ULL : 0x1ULL)) {
-				printf("# IOVA %#llx: pfn %#llx flags %#llx, user space says otherwise\n",
+				printf("# IOVA %#llx: pfn %#llx flags %#llx, not user space's\n",
 				       (unsigned long long)a, pfn + k, flags);
 				bad++;
 			}
@@ -405,7 +407,8 @@ FIXTURE_SETUP(hviommu)
 	const char *bdf = getenv("VFIO_SELFTESTS_BDF");
 	unsigned int seg, bus, dev, fn;
 
-	self->iommufd = self->dev = -1;
+	self->iommufd = -1;
+	self->dev = -1;
 	if (!bdf || sscanf(bdf, "%x:%x:%x.%x", &seg, &bus, &dev, &fn) != 4)
 		SKIP(return, "VFIO_SELFTESTS_BDF (a function bound to vfio-pci) not set");
 	if (access(CONTROL, W_OK) || access(DRV_STATS, R_OK))
@@ -437,7 +440,7 @@ FIXTURE_SETUP(hviommu)
  * root pool's used pages are back where they were (plus what the test made
  * the hypervisor consume for itself), and the device is in the default domain.
  */
-static int closed_clean(FIXTURE_DATA(hviommu) *self)
+static int closed_clean(struct _test_data_hviommu *self)
 {
 	long ids[4];
 	int n;
@@ -447,7 +450,8 @@ static int closed_clean(FIXTURE_DATA(hviommu) *self)
 		close(self->dev);
 	if (self->iommufd >= 0)
 		close(self->iommufd);
-	self->dev = self->iommufd = -1;
+	self->dev = -1;
+	self->iommufd = -1;
 	n = domains(ids, 4);
 	if (n != 0)
 		printf("# %d domain(s) left, first %ld\n", n, ids[0]);
@@ -557,7 +561,7 @@ TEST_F(hviommu, unmap_more_than_4095_pages)
 	ASSERT_EQ(0, hv_stat(CODE_UNMAP, &u1));
 	ASSERT_EQ(0, drv_stat("unmap", &du1));
 	/* Calls answered INSUFFICIENT_MEMORY are retried after a deposit. */
-	printf("# map: %lu requests, %lu pages, %lu hypercalls (%lu retried after a deposit), minimum %lu\n",
+	printf("# map: %lu requests, %lu pages, %lu hypercalls (%lu retried), minimum %lu\n",
 	       dm1.requests - dm0.requests, dm1.pages - dm0.pages,
 	       m1.calls - m0.calls, m1.failed - m0.failed, dm1.min - dm0.min);
 	printf("# unmap: %lu requests, %lu pages, %lu hypercalls, minimum %lu\n",

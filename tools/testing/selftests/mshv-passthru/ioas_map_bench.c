@@ -104,8 +104,9 @@ static void snap(int code, const char *op, struct calls *c)
 static void report_calls(const char *pg, const char *op, const struct calls *a,
 			 const struct calls *b, unsigned long ceil_min)
 {
-	printf("bench hv-domain %s %s hypercalls: %lu (retried %lu), request minimum %lu, ceil %lu\n",
-	       pg, op, b->calls - a->calls, b->failed - a->failed, b->min - a->min, ceil_min);
+	printf("bench hv-domain %s %s hypercalls: %lu (retried %lu), ", pg, op,
+	       b->calls - a->calls, b->failed - a->failed);
+	printf("request minimum %lu, ceil %lu\n", b->min - a->min, ceil_min);
 }
 
 /* Attaches the VFIO device @bdf (bound to vfio-pci) to the IOAS. */
