@@ -93,29 +93,22 @@ impl<'a, A: SimAlloc, L: ShadowLock<A>> PagingDomain<'a, A, L> {
             return Err(errno::EOVERFLOW);
         }
         self.shadow.with(|pt| {
-            for i in 0..pages {
-                let r = pt.set(first + i, shadow(pfn + i, prot), &mut || A::new_table());
-                if let Err(e) = r {
-                    for j in 0..i {
-                        pt.clear(first + j, &mut drop);
-                    }
-                    return Err(match e {
+            let entry = &mut |i: u64| shadow(pfn + i, prot);
+            pt.set_run(first, pages, entry, &mut || A::new_table())
+                .map_err(|(done, e)| {
+                    pt.clear_run(first, done, &mut drop);
+                    match e {
                         SetError::Occupied => errno::EEXIST,
                         SetError::Range => errno::EINVAL,
                         SetError::Alloc(_) => errno::ENOMEM,
-                    });
-                }
-            }
-            Ok(())
+                    }
+                })
         })?;
         if let Err(e) = hv.map(self.domain, iova, pfn, pages, map_flags(prot), ctx) {
             // The layer rolled the hypervisor back; keep whatever it could not unmap.
             let keep = e.done;
-            self.shadow.with(|pt| {
-                for i in keep..pages {
-                    pt.clear(first + i, &mut drop);
-                }
-            });
+            self.shadow
+                .with(|pt| pt.clear_run(first + keep, pages - keep, &mut drop));
             return Err(e.errno);
         }
         Ok(())
@@ -129,13 +122,7 @@ impl<'a, A: SimAlloc, L: ShadowLock<A>> PagingDomain<'a, A, L> {
             return 0;
         }
         let first = iova / PAGE;
-        let run = self.shadow.with(|pt| {
-            let mut n = 0;
-            while n < pages && pt.get(first + n).is_some() {
-                n += 1;
-            }
-            n
-        });
+        let run = self.shadow.with(|pt| pt.present_run(first, pages));
         if run == 0 {
             return 0;
         }
@@ -143,11 +130,7 @@ impl<'a, A: SimAlloc, L: ShadowLock<A>> PagingDomain<'a, A, L> {
             Ok(()) => run,
             Err(e) => e.done,
         };
-        self.shadow.with(|pt| {
-            for i in 0..done {
-                pt.clear(first + i, &mut drop);
-            }
-        });
+        self.shadow.with(|pt| pt.clear_run(first, done, &mut drop));
         done
     }
 

@@ -168,6 +168,24 @@ impl<A: SimAlloc> PageTable<A> {
         if !in_range(pfn) || value == 0 {
             return Err(SetError::Range);
         }
+        let s = self.leaf_for(pfn, new)?;
+        let t = self.slot_mut(s).ok_or(SetError::Alloc(None))?;
+        let i = index(pfn, 0);
+        if t.e[i] != 0 {
+            return Err(SetError::Occupied);
+        }
+        t.e[i] = value;
+        t.used += 1;
+        self.mapped += 1;
+        Ok(())
+    }
+
+    /// The leaf table covering `pfn` (in range), created with `new` as needed.
+    fn leaf_for<E>(
+        &mut self,
+        pfn: u64,
+        new: &mut dyn FnMut() -> Result<A::Table, E>,
+    ) -> Result<u32, SetError<E>> {
         self.ensure_root(new)?;
         let mut s = self.root.unwrap_or(0);
         for level in (1..=3).rev() {
@@ -184,20 +202,11 @@ impl<A: SimAlloc> PageTable<A> {
                 child
             };
         }
-        let t = self.slot_mut(s).ok_or(SetError::Alloc(None))?;
-        let i = index(pfn, 0);
-        if t.e[i] != 0 {
-            return Err(SetError::Occupied);
-        }
-        t.e[i] = value;
-        t.used += 1;
-        self.mapped += 1;
-        Ok(())
+        Ok(s)
     }
 
-    /// Clears `pfn` and returns its entry (`None` if it was not set). Tables that become empty
-    /// are handed to `freed`, except the root.
-    pub fn clear(&mut self, pfn: u64, freed: &mut dyn FnMut(A::Table)) -> Option<u64> {
+    /// The tables from the root down to the leaf covering `pfn`, if they all exist.
+    fn path(&self, pfn: u64) -> Option<[u32; 4]> {
         if !in_range(pfn) {
             return None;
         }
@@ -209,15 +218,11 @@ impl<A: SimAlloc> PageTable<A> {
             }
             path[4 - level as usize] = (e - 1) as u32;
         }
-        let t = self.slot_mut(path[3])?;
-        let i = index(pfn, 0);
-        let old = t.e[i];
-        if old == 0 {
-            return None;
-        }
-        t.e[i] = 0;
-        t.used -= 1;
-        self.mapped -= 1;
+        Some(path)
+    }
+
+    /// Releases the empty tables of `path` (the leaf first, never the root) and unlinks them.
+    fn prune(&mut self, path: [u32; 4], pfn: u64, freed: &mut dyn FnMut(A::Table)) {
         for depth in (1..4).rev() {
             if self.slot(path[depth]).is_none_or(|t| t.used != 0) {
                 break;
@@ -229,6 +234,130 @@ impl<A: SimAlloc> PageTable<A> {
                 parent.used -= 1;
             }
         }
+    }
+
+    /// Sets the `count` pages from `first` to `value(i)` for the `i`-th page (non-zero), one
+    /// table walk per leaf table rather than per page. On failure returns how many pages were
+    /// set (the first ones) and why; tables created stay, as with [`PageTable::set`].
+    pub fn set_run<E>(
+        &mut self,
+        first: u64,
+        count: u64,
+        value: &mut dyn FnMut(u64) -> u64,
+        new: &mut dyn FnMut() -> Result<A::Table, E>,
+    ) -> Result<(), (u64, SetError<E>)> {
+        let mut done = 0u64;
+        while done < count {
+            let pfn = first.checked_add(done).ok_or((done, SetError::Range))?;
+            if !in_range(pfn) {
+                return Err((done, SetError::Range));
+            }
+            let s = self.leaf_for(pfn, new).map_err(|e| (done, e))?;
+            let t = self
+                .slots
+                .get_mut(s as usize)
+                .and_then(|t| t.as_mut())
+                .ok_or((done, SetError::Alloc(None)))?;
+            let mut err = None;
+            let mut added = 0u16;
+            for e in t.e.iter_mut().skip(index(pfn, 0)) {
+                if done == count {
+                    break;
+                }
+                let v = value(done);
+                if *e != 0 || v == 0 {
+                    err = Some(if v == 0 {
+                        SetError::Range
+                    } else {
+                        SetError::Occupied
+                    });
+                    break;
+                }
+                *e = v;
+                added += 1;
+                done += 1;
+            }
+            t.used += added;
+            self.mapped += u64::from(added);
+            if let Some(e) = err {
+                return Err((done, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// How many pages from `first` on (at most `max`) are set without a gap.
+    pub fn present_run(&self, first: u64, max: u64) -> u64 {
+        let mut n = 0u64;
+        while n < max {
+            let Some(pfn) = first.checked_add(n) else {
+                break;
+            };
+            let Some(t) = self.path(pfn).and_then(|p| self.slot(p[3])) else {
+                break;
+            };
+            let before = n;
+            for &e in t.e.iter().skip(index(pfn, 0)) {
+                if n == max || e == 0 {
+                    break;
+                }
+                n += 1;
+            }
+            if n == max || n - before < (ENTRIES - index(pfn, 0)) as u64 {
+                break;
+            }
+        }
+        n
+    }
+
+    /// Clears the `count` pages from `first` that are set (unset ones are skipped), one table
+    /// walk per leaf table; tables that become empty go to `freed`, except the root. Returns the
+    /// pages cleared.
+    pub fn clear_run(&mut self, first: u64, count: u64, freed: &mut dyn FnMut(A::Table)) -> u64 {
+        let mut n = 0u64;
+        let mut cleared = 0u64;
+        while n < count {
+            let Some(pfn) = first.checked_add(n) else {
+                break;
+            };
+            if !in_range(pfn) {
+                break;
+            }
+            let in_leaf = ((ENTRIES - index(pfn, 0)) as u64).min(count - n);
+            if let Some(path) = self.path(pfn) {
+                if let Some(t) = self.slot_mut(path[3]) {
+                    let mut gone = 0u16;
+                    for e in t.e.iter_mut().skip(index(pfn, 0)).take(in_leaf as usize) {
+                        if *e != 0 {
+                            *e = 0;
+                            gone += 1;
+                        }
+                    }
+                    t.used -= gone;
+                    self.mapped -= u64::from(gone);
+                    cleared += u64::from(gone);
+                }
+                self.prune(path, pfn, freed);
+            }
+            n += in_leaf;
+        }
+        cleared
+    }
+
+    /// Clears `pfn` and returns its entry (`None` if it was not set). Tables that become empty
+    /// are handed to `freed`, except the root.
+    pub fn clear(&mut self, pfn: u64, freed: &mut dyn FnMut(A::Table)) -> Option<u64> {
+        let path = self.path(pfn)?;
+        let t = self.slot_mut(path[3])?;
+        let i = index(pfn, 0);
+        let old = t.e[i];
+        if old == 0 {
+            return None;
+        }
+        t.e[i] = 0;
+        t.used -= 1;
+        self.mapped -= 1;
+        self.prune(path, pfn, freed);
         Some(old)
     }
 

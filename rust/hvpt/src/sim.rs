@@ -33,6 +33,7 @@ use super::layer::ISSUED_CODES;
 
 pub use super::pagetable::IOVA_BITS;
 use super::pagetable::{in_range, PageTable, SetError, ENTRIES};
+use zerocopy::byteorder::little_endian::U64;
 /// Page numbers are 40 bits (52-bit physical addresses).
 pub const PFN_BITS: u32 = 40;
 
@@ -611,23 +612,14 @@ impl<A: SimAlloc> Sim<A> {
                 if iova % HV_PAGE_SIZE as u64 != 0 {
                     return Err((HvStatus::INVALID_ALIGNMENT, start));
                 }
-                for rep in start..limit {
-                    let pfn = d.list.get(usize::from(rep)).map_or(0, |p| p.get());
-                    self.map_one(di, iova_of(iova, rep), pfn, flags)
-                        .map_err(|s| (s, rep))?;
-                }
-                Ok(limit.max(start))
+                self.map_reps(di, iova, flags, start, limit, d.list)
             }
             Input::Unmap { domain, iova, .. } => {
                 let di = self.own_domain(domain).map_err(|s| (s, start))?;
                 if iova % HV_PAGE_SIZE as u64 != 0 {
                     return Err((HvStatus::INVALID_ALIGNMENT, start));
                 }
-                for rep in start..limit {
-                    self.unmap_one(di, iova_of(iova, rep))
-                        .map_err(|s| (s, rep))?;
-                }
-                Ok(limit.max(start))
+                self.unmap_reps(di, iova, start, limit)
             }
             Input::Deposit { partition } => {
                 let pi = self
@@ -859,28 +851,66 @@ impl<A: SimAlloc> Sim<A> {
         Ok(())
     }
 
-    fn map_one(&mut self, di: usize, iova: Option<u64>, pfn: u64, flags: MapFlags) -> Status<()> {
-        let iova = iova.ok_or(HvStatus::INVALID_PARAMETER)?;
-        if !in_range(iova >> 12) || pfn >> PFN_BITS != 0 {
-            return Err(HvStatus::INVALID_PARAMETER);
+    /// MAP reps `start..limit` of a call at `iova`: rep `r` maps page `list[r]` at
+    /// `iova + r * 4K`. Fails at the first rep with a bad IOVA or page number, an occupied page,
+    /// or no table (the pool is empty); the reps before it stay mapped.
+    fn map_reps(
+        &mut self,
+        di: usize,
+        iova: u64,
+        flags: MapFlags,
+        start: u16,
+        limit: u16,
+        list: &[U64],
+    ) -> Result<u16, (HvStatus, u16)> {
+        let pfn_of = |rep: u16| list.get(usize::from(rep)).map(|p| p.get());
+        // The reps that can be mapped at all: in range, with a valid page number.
+        let mut good = start;
+        while good < limit
+            && iova_of(iova, good).is_some_and(|a| in_range(a >> 12))
+            && pfn_of(good).is_some_and(|p| p >> PFN_BITS == 0)
+        {
+            good += 1;
         }
-        let pool = &mut self.partitions[0].pool;
-        self.domains[di]
-            .pt
-            .set(iova >> 12, leaf(pfn, flags), &mut || {
-                Self::charged_table(pool)
-            })
-            .map_err(set_status)
+        if good > start {
+            let pool = &mut self.partitions[0].pool;
+            let first = (iova >> 12) + u64::from(start);
+            let value = &mut |i: u64| leaf(pfn_of(start + i as u16).unwrap_or(0), flags);
+            self.domains[di]
+                .pt
+                .set_run(first, u64::from(good - start), value, &mut || {
+                    Self::charged_table(pool)
+                })
+                .map_err(|(done, e)| (set_status(e), start + done as u16))?;
+        }
+        if good < limit {
+            return Err((HvStatus::INVALID_PARAMETER, good));
+        }
+        Ok(limit.max(start))
     }
 
-    fn unmap_one(&mut self, di: usize, iova: Option<u64>) -> Status<()> {
-        let iova = iova.ok_or(HvStatus::INVALID_PARAMETER)?;
+    /// UNMAP reps `start..limit` at `iova`; fails at the first page that is not mapped.
+    fn unmap_reps(
+        &mut self,
+        di: usize,
+        iova: u64,
+        start: u16,
+        limit: u16,
+    ) -> Result<u16, (HvStatus, u16)> {
+        if limit <= start {
+            return Ok(start);
+        }
+        let Some(first) = iova_of(iova, start).map(|a| a >> 12) else {
+            return Err((HvStatus::INVALID_PARAMETER, start));
+        };
         let pool = &mut self.partitions[0].pool;
-        self.domains[di]
-            .pt
-            .clear(iova >> 12, &mut |_| pool.put())
-            .map(|_| ())
-            .ok_or(HvStatus::INVALID_PARAMETER)
+        let pt = &mut self.domains[di].pt;
+        let n = pt.present_run(first, u64::from(limit - start));
+        pt.clear_run(first, n, &mut |_| pool.put());
+        if n < u64::from(limit - start) {
+            return Err((HvStatus::INVALID_PARAMETER, start + n as u16));
+        }
+        Ok(limit)
     }
 
     /// Returns to the state of [`Sim::new`]: every deposited page goes to `give_back`, and all

@@ -243,5 +243,54 @@ mod pagetable {
             prop_assert_eq!(pt.mapped(), 0);
             prop_assert!(pt.tables() <= 1);
         }
+
+        /// The run operations (one walk per leaf table) agree with a per-page model: `set_run`
+        /// stops at the first occupied page having set the ones before, `present_run` is the
+        /// gap-free run, `clear_run` clears what is set and frees every emptied table.
+        #[test]
+        fn run_operations_match_a_per_page_model(
+            ops in proptest::collection::vec(
+                (0u8..3, prop_oneof![0u64..1600, (1u64 << 36) - 600..(1 << 36)], 1u64..1100),
+                1..40),
+        ) {
+            let mut pt: PageTable<HostAlloc> = PageTable::new();
+            let mut model = BTreeSet::new();
+            for (op, first, n) in ops {
+                let n = n.min((1u64 << 36) - first);
+                match op {
+                    0 => {
+                        let stop = (first..first + n).find(|p| model.contains(p));
+                        let r = pt.set_run(first, n, &mut |i| first + i + 1, &mut || {
+                            HostAlloc::new_table()
+                        });
+                        let want = stop.map_or(n, |s| s - first);
+                        model.extend(first..first + want);
+                        match stop {
+                            None => prop_assert!(r.is_ok()),
+                            Some(_) => prop_assert_eq!(r.err().map(|e| e.0), Some(want)),
+                        }
+                    }
+                    1 => {
+                        let want = (first..first + n).take_while(|p| model.contains(p)).count();
+                        prop_assert_eq!(pt.present_run(first, n), want as u64);
+                    }
+                    _ => {
+                        let want = model.range(first..first + n).count() as u64;
+                        prop_assert_eq!(pt.clear_run(first, n, &mut drop), want);
+                        model = model.into_iter().filter(|p| !(first..first + n).contains(p)).collect();
+                    }
+                }
+                prop_assert_eq!(pt.mapped(), model.len() as u64);
+                for &p in model.iter().take(64) {
+                    prop_assert_eq!(pt.get(p), Some(p + 1));
+                }
+            }
+            let all: Vec<u64> = model.iter().copied().collect();
+            for p in all {
+                prop_assert_eq!(pt.clear_run(p, 1, &mut drop), 1);
+            }
+            prop_assert_eq!(pt.mapped(), 0);
+            prop_assert!(pt.tables() <= 1);
+        }
     }
 }
