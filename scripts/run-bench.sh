@@ -31,7 +31,8 @@ echo
 echo "=== ratios (same run) ==="
 awk '
 	/^bench (mock|hv)-domain [^ ]+ (map|unmap): / {
-		split($0, a, "= "); split(a[2], b, " "); gbs[$2 " " $3 " " $4] = b[1] }
+		k = $2 " " $3 " " $4; sub(/:$/, "", k)
+		split($0, a, "= "); split(a[2], b, " "); gbs[k] = b[1] }
 	/^bench hv-domain [^ ]+ (map|unmap) hypercalls: / {
 		k = $3 " " $4; issued[k] = $6; reqmin[k] = $11; sub(/,/, "", reqmin[k]); ceilmin[k] = $13 }
 	/^bench dma-api / {
