@@ -12,16 +12,12 @@
 #   bench-dma-api.sh VENDOR:DEVICE [SECONDS]
 
 set -u
+source "$(dirname "$0")/pci-lib.sh"
 id=$1
 secs=${2:-5}
 bench=${KSFT_DIR:?}/mshv-passthru/dma_map_benchmark
 stats=/sys/kernel/debug/mshv_hvcall/stats
-want="0x${id%%:*}:0x${id##*:}"
-dev=""
-for x in /sys/bus/pci/devices/*; do
-	[[ "$(cat "$x/vendor"):$(cat "$x/device")" == "$want" ]] && dev=$x && break
-done
-[[ -n $dev ]] || { echo "no PCI function $id"; exit 2; }
+dev=$(pci_function "$id") || exit 2
 bdf=$(basename "$dev")
 g=$dev/iommu_group
 calls() { awk -v c="$1" '$1 == c { sub("calls=", "", $2); print $2 }' "$stats"; }

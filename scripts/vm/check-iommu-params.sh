@@ -18,18 +18,14 @@
 # mshv_hvcall (simulate=1) must be loaded and hyperv_iommu_root not.
 
 set -u
+source "$(dirname "$0")/pci-lib.sh"
 id=$1
 ko=${MSHV_PT_TOP:?}/drivers/iommu/hyperv-root/hyperv_iommu_root.ko
 bench=${KSFT_DIR:?}/mshv-passthru/dma_map_benchmark
 rel=/sys/kernel/debug/hyperv_iommu_root/release
 dump=/sys/kernel/debug/mshv_hvcall/dump
 stats=/sys/kernel/debug/mshv_hvcall/stats
-want="0x${id%%:*}:0x${id##*:}"
-dev=""
-for x in /sys/bus/pci/devices/*; do
-	[[ "$(cat "$x/vendor"):$(cat "$x/device")" == "$want" ]] && dev=$x && break
-done
-[[ -n $dev ]] || { echo "no PCI function $id"; exit 2; }
+dev=$(pci_function "$id") || exit 2
 bdf=$(basename "$dev")
 [[ ! -e $dev/driver ]] || { echo "$bdf must be unbound"; exit 2; }
 bad=0

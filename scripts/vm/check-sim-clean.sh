@@ -7,9 +7,10 @@
 # $VFIO_SELFTESTS_BDF must be back in the default (identity) domain.
 
 set -u
+source "$(dirname "$0")/pci-lib.sh"
 dump=/sys/kernel/debug/mshv_hvcall/dump
 bdf=${VFIO_SELFTESTS_BDF:?}
-devid=$(printf '0x%016x' $((1 << 62 | 0x${bdf:0:4} << 16 | 0x${bdf:5:2} << 8 | 0x${bdf:8:2} << 3 | 0x${bdf:11:1})))
+devid=$(pci_devid "$bdf")
 bad=0
 grep -v "^calls" "$dump"
 if grep -q "^domain " "$dump"; then

@@ -13,18 +13,14 @@
 # mshv_hvcall (simulate=1) must be loaded and hyperv_iommu_root not.
 
 set -u
+source "$(dirname "$0")/pci-lib.sh"
 id=$1
 rounds=${2:-50}
 ko=${MSHV_PT_TOP:?}/drivers/iommu/hyperv-root/hyperv_iommu_root.ko
 demo=${KSFT_DIR:?}/mshv-passthru/vfio_map_demo
 rel=/sys/kernel/debug/hyperv_iommu_root/release
 dump=/sys/kernel/debug/mshv_hvcall/dump
-want="0x${id%%:*}:0x${id##*:}"
-dev=""
-for x in /sys/bus/pci/devices/*; do
-	[[ "$(cat "$x/vendor"):$(cat "$x/device")" == "$want" ]] && dev=$x && break
-done
-[[ -n $dev ]] || { echo "no PCI function $id"; exit 2; }
+dev=$(pci_function "$id") || exit 2
 bdf=$(basename "$dev")
 
 fail() { echo "round $r: $*"; exit 1; }
@@ -48,7 +44,7 @@ for ((r = 1; r <= rounds; r++)); do
 		grep -v "^calls" "$dump"
 		fail "a domain survived the unload"
 	fi
-	grep -q "^device 0x$(printf '%016x' $((0x4000000000000000 | 0x${bdf:5:2} << 8 | 0x${bdf:8:2} << 3 | 0x${bdf:11:1}))) domain default$" "$dump" ||
+	grep -q "^device $(pci_devid "$bdf") domain default$" "$dump" ||
 		fail "$bdf is not back in the default domain"
 done
 grep "^partition self" "$dump"

@@ -142,35 +142,32 @@ static int domains(long *ids, int max)
 	return n;
 }
 
-/* Root pool "used" pages (page-table pages the hypervisor holds). */
-static long pool_used(void)
+/* A field (" used=", " deposited=") of the root partition's pool line. */
+static long pool_field(const char *field)
 {
 	char *d = slurp(DUMP), *l;
-	long used = -1;
+	long v = -1;
 
 	if (!d)
 		return -1;
-	l = strstr(d, "partition self pool ");
+	l = strstr(d, "partition self pool");
 	if (l)
-		l = strstr(l, " used=");
+		l = strstr(l, field);
 	if (l)
-		used = strtol(l + 6, NULL, 10);
+		v = strtol(l + strlen(field), NULL, 10);
 	free(d);
-	return used;
+	return v;
+}
+
+/* Root pool pages in use (page tables, and what the hypervisor consumed). */
+static long pool_used(void)
+{
+	return pool_field(" used=");
 }
 
 static long pool_deposited(void)
 {
-	char *d = slurp(DUMP), *l;
-	long dep = -1;
-
-	if (!d)
-		return -1;
-	l = strstr(d, "partition self pool deposited=");
-	if (l)
-		dep = strtol(l + 30, NULL, 10);
-	free(d);
-	return dep;
+	return pool_field(" deposited=");
 }
 
 struct hv_stat {
