@@ -394,3 +394,61 @@ impl kernel::InPlaceModule for HvIommu {
         })
     }
 }
+
+#[kunit_tests(hyperv_iommu_root)]
+mod tests {
+    use super::hvpt::errno;
+    use super::hvpt::iommu::{IOMMU_READ, IOMMU_WRITE};
+    use super::*;
+
+    /// A domain id the driver's IDA never hands out (its ids stop at `INT_MAX`).
+    const TEST_DOMAIN: u32 = 0x8000_0001;
+    const PAGE: u64 = 4096;
+
+    /// The driver's paging-domain code in the kernel (shadow under `SpinLockIrq`, kernel
+    /// allocations, the hypercall backend): map, exact translation, overlap refused, partial
+    /// unmaps that split a mapping, and teardown.
+    #[test]
+    fn map_translate_and_partial_unmap() {
+        let hv = Hv::new(&HvBackend);
+        let shadow = KBox::pin_init(
+            pin_init!(Shadow {
+                table <- new_spinlock_irq!(PageTable::new()),
+                id: TEST_DOMAIN,
+            }),
+            GFP_KERNEL,
+        );
+        assert!(shadow.is_ok());
+        let Ok(shadow) = shadow else {
+            return;
+        };
+        let flags = CreateDomainFlags {
+            forward_progress_required: true,
+            inherit_owning_vtl: false,
+        };
+        let target = DeviceDomain::own_s2(TEST_DOMAIN);
+        assert_eq!(hv.create_domain(target, flags), Ok(()));
+        let d = PagingDomain::new(TEST_DOMAIN, &*shadow);
+        let (iova, pa, rw) = (0x1_0000_0000u64, 0x4000_0000u64, IOMMU_READ | IOMMU_WRITE);
+
+        assert_eq!(d.map(&hv, iova, pa, 600, rw, Context::Sleepable), Ok(()));
+        assert_eq!(d.mapped(), 600);
+        assert_eq!(d.iova_to_phys(iova + 123 * PAGE + 5), pa + 123 * PAGE + 5);
+        assert_eq!(d.iova_to_phys(iova + 600 * PAGE), 0);
+        // Overlapping the last page: refused, nothing changes.
+        let over = d.map(&hv, iova + 599 * PAGE, pa, 2, rw, Context::Atomic);
+        assert_eq!(over, Err(errno::EEXIST));
+        assert_eq!(d.mapped(), 600);
+        // A hole in the middle of the one mapping.
+        assert_eq!(d.unmap(&hv, iova + 100 * PAGE, 10, Context::Atomic), 10);
+        assert_eq!(d.iova_to_phys(iova + 100 * PAGE), 0);
+        assert_eq!(d.iova_to_phys(iova + 110 * PAGE), pa + 110 * PAGE);
+        assert_eq!(d.iova_to_phys(iova + 99 * PAGE), pa + 99 * PAGE);
+        // An unmap stops at the hole.
+        assert_eq!(d.unmap(&hv, iova, 600, Context::Sleepable), 100);
+        assert_eq!(d.mapped(), 490);
+        assert_eq!(d.unmap_all(&hv), 0);
+        assert_eq!(d.mapped(), 0);
+        assert_eq!(hv.delete_domain(target), Ok(()));
+    }
+}
