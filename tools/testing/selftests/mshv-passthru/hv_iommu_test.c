@@ -26,6 +26,7 @@
 #include <linux/vfio.h>
 
 #include "kselftest_harness.h"
+#include "vfio_cdev.h"
 
 #define DBG		"/sys/kernel/debug/"
 #define DUMP		DBG "mshv_hvcall/dump"
@@ -296,27 +297,6 @@ out:
 	return bad;
 }
 
-static int open_cdev(const char *bdf)
-{
-	char path[256], name[64] = "";
-	FILE *f;
-
-	/* The cdev's name: /sys/bus/pci/devices/BDF/vfio-dev/vfioN. */
-	snprintf(path, sizeof(path),
-		 "ls /sys/bus/pci/devices/%s/vfio-dev 2>/dev/null", bdf);
-	f = popen(path, "r");
-	if (!f)
-		return -1;
-	if (!fgets(name, sizeof(name), f))
-		name[0] = 0;
-	pclose(f);
-	name[strcspn(name, "\n")] = 0;
-	if (!name[0])
-		return -1;
-	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", name);
-	return open(path, O_RDWR);
-}
-
 static int ioas_map(int fd, uint32_t ioas, void *va, size_t len, uint64_t iova,
 		    int writable)
 {
@@ -420,7 +400,7 @@ FIXTURE_SETUP(hviommu)
 		 (bus << 8) | (dev << 3) | fn);
 	self->iommufd = open("/dev/iommu", O_RDWR);
 	ASSERT_LE(0, self->iommufd);
-	self->dev = open_cdev(bdf);
+	self->dev = vfio_cdev_open(bdf);
 	ASSERT_LE(0, self->dev);
 	bind.iommufd = self->iommufd;
 	ASSERT_EQ(0, ioctl(self->dev, VFIO_DEVICE_BIND_IOMMUFD, &bind));

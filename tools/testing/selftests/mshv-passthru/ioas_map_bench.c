@@ -22,7 +22,6 @@
  *
  *   bench hv-domain 4K map hypercalls: 262144 (retried 0), request minimum 262144, ceil 518
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -38,6 +37,7 @@
 #include <linux/vfio.h>
 
 #include "iommufd_test.h"
+#include "vfio_cdev.h"
 
 static double now_ms(void)
 {
@@ -114,19 +114,8 @@ static int hv_domain(int fd, uint32_t ioas_id, const char *bdf, int *devfd)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
-	char path[256];
-	struct dirent *e;
-	DIR *d;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((e = readdir(d)) && strncmp(e->d_name, "vfio", 4))
-		;
-	snprintf(path, sizeof(path), "/dev/vfio/devices/%.64s", e ? e->d_name : "none");
-	closedir(d);
-	*devfd = open(path, O_RDWR);
+	*devfd = vfio_cdev_open(bdf);
 	if (*devfd < 0)
 		return -errno;
 	bind.iommufd = fd;

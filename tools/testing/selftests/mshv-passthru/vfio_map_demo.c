@@ -10,7 +10,6 @@
  * The function must be bound to vfio-pci. Exits 0 when every step worked and
  * the hypervisor held exactly the mapping while it existed.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -23,6 +22,8 @@
 
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
+
+#include "vfio_cdev.h"
 
 #define DUMP "/sys/kernel/debug/mshv_hvcall/dump"
 #define IOVA 0x40000000ULL
@@ -59,30 +60,6 @@ static long show(const char *when)
 	return pages;
 }
 
-/* /dev/vfio/devices/vfioN of @bdf. */
-static int open_cdev(const char *bdf)
-{
-	char path[512];
-	struct dirent *e;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "vfio", 4))
-			break;
-	if (!e) {
-		closedir(d);
-		errno = ENOENT;
-		return -1;
-	}
-	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", e->d_name);
-	closedir(d);
-	return open(path, O_RDWR);
-}
-
 int main(int argc, char **argv)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
@@ -101,7 +78,7 @@ int main(int argc, char **argv)
 	iommufd = open("/dev/iommu", O_RDWR);
 	if (iommufd < 0)
 		return die("open /dev/iommu");
-	dev = open_cdev(argv[1]);
+	dev = vfio_cdev_open(argv[1]);
 	if (dev < 0)
 		return die("open the VFIO device cdev");
 	bind.iommufd = iommufd;
