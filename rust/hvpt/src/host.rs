@@ -29,6 +29,7 @@ use hvpt::calls::InputPage;
 use hvpt::errno::{self as e, Errno};
 use hvpt::hypercall::{Control, HvResult};
 use hvpt::layer::{Backend, Context, DepositPages};
+use hvpt::reserve::{PageReserve, RESERVE_PAGES};
 use hvpt::sim::{Sim, SimAlloc, SimBackend, SimVec};
 
 /// `Vec` with fallible push.
@@ -76,11 +77,15 @@ impl SimAlloc for HostAlloc {
 }
 
 /// Pages of a host deposit: made-up page numbers.
-pub struct HostPages(Vec<u64>);
+pub struct HostPages {
+    pfns: Vec<u64>,
+    /// Taken from the reserve: what the hypervisor does not take goes back there.
+    from_reserve: bool,
+}
 
 impl DepositPages for HostPages {
     fn pfns(&self) -> &[u64] {
-        &self.0
+        &self.pfns
     }
 }
 
@@ -99,6 +104,11 @@ pub struct HostBackend {
     taken: Cell<u64>,
     /// Allocations left before `alloc_pages` fails with `ENOMEM` (`None`: never).
     alloc_budget: Cell<Option<u32>>,
+    /// Calls that allocated pages, per context (Sleepable, Atomic, Reserve): the last must
+    /// stay 0.
+    allocations: [Cell<u64>; 3],
+    /// The reserve for [`Context::Reserve`], filled by `refill_reserve`.
+    reserve: PageReserve<RESERVE_PAGES>,
 }
 
 impl HostBackend {
@@ -111,7 +121,33 @@ impl HostBackend {
             outstanding: Cell::new(0),
             taken: Cell::new(0),
             alloc_budget: Cell::new(None),
+            allocations: [Cell::new(0), Cell::new(0), Cell::new(0)],
+            reserve: PageReserve::new(),
         })
+    }
+
+    /// Calls of `alloc_pages` (and `refill_reserve`) that allocated in context `ctx`.
+    pub fn allocations(&self, ctx: Context) -> u64 {
+        self.allocations[ctx_index(ctx)].get()
+    }
+
+    /// Pages in the reserve.
+    pub fn reserve_pages(&self) -> usize {
+        self.reserve.len()
+    }
+
+    fn allocate(&self, count: usize, ctx: Context) -> Result<Vec<u64>, Errno> {
+        if let Some(n) = self.alloc_budget.get() {
+            if n == 0 {
+                return Err(e::ENOMEM);
+            }
+            self.alloc_budget.set(Some(n - 1));
+        }
+        let c = &self.allocations[ctx_index(ctx)];
+        c.set(c.get() + 1);
+        let first = self.next_pfn.get();
+        self.next_pfn.set(first + count as u64);
+        Ok((first..first + count as u64).collect())
     }
 
     /// Pages allocated for deposits that were neither deposited nor freed (must be 0).
@@ -143,25 +179,61 @@ impl Backend for HostBackend {
     fn alloc_pages(
         &self,
         count: usize,
-        _contiguous: bool,
-        _ctx: Context,
+        contiguous: bool,
+        ctx: Context,
     ) -> Result<HostPages, Errno> {
-        if let Some(n) = self.alloc_budget.get() {
+        let (pfns, from_reserve) = if ctx == Context::Reserve {
+            if contiguous {
+                return Err(e::ENOMEM);
+            }
+            let mut v = alloc::vec![0u64; count.min(RESERVE_PAGES)];
+            let n = self.reserve.take(&mut v);
             if n == 0 {
                 return Err(e::ENOMEM);
             }
-            self.alloc_budget.set(Some(n - 1));
-        }
-        let first = self.next_pfn.get();
-        self.next_pfn.set(first + count as u64);
-        self.outstanding.set(self.outstanding.get() + count as u64);
-        Ok(HostPages((first..first + count as u64).collect()))
+            v.truncate(n);
+            (v, true)
+        } else {
+            (self.allocate(count, ctx)?, false)
+        };
+        self.outstanding
+            .set(self.outstanding.get() + pfns.len() as u64);
+        Ok(HostPages { pfns, from_reserve })
     }
 
     fn release_pages(&self, pages: HostPages, taken: usize) {
         self.outstanding
-            .set(self.outstanding.get() - pages.0.len() as u64);
+            .set(self.outstanding.get() - pages.pfns.len() as u64);
         self.taken.set(self.taken.get() + taken as u64);
+        if pages.from_reserve {
+            for &pfn in pages.pfns.iter().skip(taken) {
+                // It came from the reserve, so there is a free slot for it.
+                let _ = self.reserve.put(pfn);
+            }
+        }
+    }
+
+    fn refill_reserve(&self, ctx: Context) -> usize {
+        if ctx == Context::Reserve {
+            return self.reserve.len();
+        }
+        let missing = RESERVE_PAGES - self.reserve.len();
+        if missing > 0 {
+            if let Ok(v) = self.allocate(missing, ctx) {
+                for pfn in v {
+                    let _ = self.reserve.put(pfn);
+                }
+            }
+        }
+        self.reserve.len()
+    }
+}
+
+fn ctx_index(ctx: Context) -> usize {
+    match ctx {
+        Context::Sleepable => 0,
+        Context::Atomic => 1,
+        Context::Reserve => 2,
     }
 }
 

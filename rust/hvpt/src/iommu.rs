@@ -6,8 +6,16 @@
 //! A paging domain is a hypervisor S2 device domain plus a [`PageTable`] that records what the
 //! driver mapped (page number, protection). The shadow answers `iova_to_phys` exactly, lets any
 //! sub-range be unmapped (there are no large entries to split), and tells unmap which pages the
-//! hypervisor holds. It is updated so that it never claims less than the hypervisor holds:
-//! entries are recorded before MAP and cleared only after UNMAP succeeded.
+//! hypervisor holds. After every operation, failed or not, it holds exactly what the hypervisor
+//! holds: entries are recorded before MAP, cleared for the pages a failed MAP's rollback
+//! removed, and cleared after UNMAP only for the pages the hypervisor let go.
+//!
+//! Where the hypervisor keeps pages that the IOMMU core will free (an UNMAP refused, a MAP
+//! whose rollback failed), the domain is *broken*: its devices are detached in the hypervisor
+//! (DMA blocked) before the call returns, and it refuses maps and attaches afterwards.
+//!
+//! Devices are tracked per hypervisor device id ([`DeviceEntry`]): PCI functions that alias to
+//! one requester id (behind a PCIe-to-PCI bridge) are one device to the hypervisor.
 
 use super::abi::{DeviceDomain, DeviceDomainId, PartitionId, HV_PAGE_SIZE};
 use super::calls::MapFlags;
@@ -16,7 +24,7 @@ use super::errno::{self, Errno};
 use super::layer::{Backend, Context, Hv};
 use super::pagetable::{PageTable, SetError};
 use super::sim::SimAlloc;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// `IOMMU_READ`.
 pub const IOMMU_READ: i32 = 1 << 0;
@@ -44,38 +52,60 @@ const fn shadow(pfn: u64, prot: i32) -> u64 {
     (pfn << 12) | (((prot & KEPT_PROT) as u64) << 1) | PRESENT
 }
 
-/// Access to a domain's shadow table under its lock (a spinlock in the kernel).
-pub trait ShadowLock<A: SimAlloc> {
+/// A paging domain's state as the driver keeps it: the shadow table under its lock (a spinlock
+/// in the kernel), whether the domain is broken, and how to fence it.
+pub trait DomainState<A: SimAlloc> {
     /// Runs `f` with the table locked. `f` does not sleep and issues no hypercall.
     fn with<R>(&self, f: impl FnOnce(&mut PageTable<A>) -> R) -> R;
+
+    /// Set once the hypervisor kept pages that the IOMMU core believes unmapped: the domain's
+    /// devices are fenced and the domain refuses maps and attaches from then on.
+    fn broken(&self) -> &AtomicBool;
+
+    /// Blocks DMA of every device attached to this domain (detaches them in the hypervisor).
+    /// Called after [`DomainState::broken`] is set; must not sleep or allocate.
+    fn fence(&self);
 }
 
-/// A paging domain: the hypervisor domain and its shadow.
-pub struct PagingDomain<'a, A: SimAlloc, L: ShadowLock<A>> {
+/// A paging domain: the hypervisor domain and its state.
+pub struct PagingDomain<'a, A: SimAlloc, L: DomainState<A>> {
     /// The hypervisor domain.
     pub domain: DeviceDomain,
-    /// The shadow.
-    pub shadow: &'a L,
+    /// The shadow and health.
+    pub state: &'a L,
     _a: core::marker::PhantomData<A>,
 }
 
 const PAGE: u64 = HV_PAGE_SIZE as u64;
 
-impl<'a, A: SimAlloc, L: ShadowLock<A>> PagingDomain<'a, A, L> {
+impl<'a, A: SimAlloc, L: DomainState<A>> PagingDomain<'a, A, L> {
     /// The paging domain with hypervisor id `id` (owned by the caller's partition).
-    pub fn new(id: u32, shadow: &'a L) -> Self {
+    pub fn new(id: u32, state: &'a L) -> Self {
         Self {
             domain: DeviceDomain::own_s2(id),
-            shadow,
+            state,
             _a: core::marker::PhantomData,
         }
+    }
+
+    /// Whether the domain is broken (see [`DomainState::broken`]).
+    pub fn is_broken(&self) -> bool {
+        self.state.broken().load(Ordering::Acquire)
+    }
+
+    /// Marks the domain broken and fences its devices.
+    fn break_and_fence(&self) {
+        self.state.broken().store(true, Ordering::Release);
+        self.state.fence();
     }
 
     /// Maps `pages` 4K pages of physically contiguous memory from `paddr` at `iova`.
     ///
     /// `EINVAL` for unaligned addresses, `EEXIST` if any page is mapped already (nothing is
-    /// changed), `ENOMEM` if the shadow cannot grow; otherwise the hypervisor's verdict. On
-    /// failure nothing of this call stays mapped, in the shadow or in the hypervisor.
+    /// changed), `ENOMEM` if the shadow cannot grow, `EIO` on a broken domain; otherwise the
+    /// hypervisor's verdict. On failure the shadow holds exactly what the hypervisor holds: in
+    /// the normal case nothing of this call; if even the rollback failed, the pages it left
+    /// (then the domain is broken and fenced, since the caller will free those pages).
     pub fn map<B: Backend>(
         &self,
         hv: &Hv<'_, B>,
@@ -88,11 +118,14 @@ impl<'a, A: SimAlloc, L: ShadowLock<A>> PagingDomain<'a, A, L> {
         if iova % PAGE != 0 || paddr % PAGE != 0 || pages == 0 {
             return Err(errno::EINVAL);
         }
+        if self.is_broken() {
+            return Err(errno::EIO);
+        }
         let (first, pfn) = (iova / PAGE, paddr / PAGE);
         if first.checked_add(pages).is_none() || pfn.checked_add(pages).is_none() {
             return Err(errno::EOVERFLOW);
         }
-        self.shadow.with(|pt| {
+        self.state.with(|pt| {
             let entry = &mut |i: u64| shadow(pfn + i, prot);
             pt.set_run(first, pages, entry, &mut || A::new_table())
                 .map_err(|(done, e)| {
@@ -105,62 +138,72 @@ impl<'a, A: SimAlloc, L: ShadowLock<A>> PagingDomain<'a, A, L> {
                 })
         })?;
         if let Err(e) = hv.map(self.domain, iova, pfn, pages, map_flags(prot), ctx) {
-            // The layer rolled the hypervisor back; keep whatever it could not unmap.
-            let keep = e.done;
-            self.shadow
-                .with(|pt| pt.clear_run(first + keep, pages - keep, &mut drop));
+            // Keep exactly the range the failed rollback left mapped.
+            let kept = e.mapped.start.min(pages)..e.mapped.end.min(pages);
+            self.state.with(|pt| {
+                pt.clear_run(first, kept.start, &mut drop);
+                pt.clear_run(first + kept.end, pages - kept.end, &mut drop);
+            });
+            if !kept.is_empty() {
+                self.break_and_fence();
+            }
             return Err(e.errno);
         }
         Ok(())
     }
 
     /// Unmaps up to `pages` pages from `iova`: the mapped run starting at `iova`, up to the
-    /// first page that is not mapped. Returns the pages unmapped (in the hypervisor and the
-    /// shadow alike).
-    pub fn unmap<B: Backend>(&self, hv: &Hv<'_, B>, iova: u64, pages: u64, ctx: Context) -> u64 {
+    /// first page that is not mapped. Returns the length of that run.
+    ///
+    /// Never fails and never allocates: deposits the hypervisor asks for come from the
+    /// backend's reserve ([`Context::Reserve`]). If the hypervisor still refuses, the shadow
+    /// keeps what it holds, the domain is broken and its devices fenced before this returns, so
+    /// no device can reach the pages the caller is about to free; the run is reported unmapped
+    /// all the same.
+    pub fn unmap<B: Backend>(&self, hv: &Hv<'_, B>, iova: u64, pages: u64) -> u64 {
         if iova % PAGE != 0 {
             return 0;
         }
         let first = iova / PAGE;
-        let run = self.shadow.with(|pt| pt.present_run(first, pages));
+        let run = self.state.with(|pt| pt.present_run(first, pages));
         if run == 0 {
             return 0;
         }
-        let done = match hv.unmap(self.domain, iova, run, ctx) {
-            Ok(()) => run,
-            Err(e) => e.done,
-        };
-        self.shadow.with(|pt| pt.clear_run(first, done, &mut drop));
-        done
+        match hv.unmap(self.domain, iova, run, Context::Reserve) {
+            Ok(()) => {
+                self.state.with(|pt| pt.clear_run(first, run, &mut drop));
+            }
+            Err(e) => {
+                let done = e.mapped.start.min(run);
+                self.state.with(|pt| pt.clear_run(first, done, &mut drop));
+                self.break_and_fence();
+            }
+        }
+        run
     }
 
     /// The physical address `iova` translates to, or 0.
     pub fn iova_to_phys(&self, iova: u64) -> u64 {
-        self.shadow
+        self.state
             .with(|pt| pt.get(iova / PAGE))
             .map_or(0, |e| ((e >> 12) * PAGE) | (iova % PAGE))
     }
 
-    /// Unmaps everything (before the domain is deleted). Returns pages the hypervisor refused
-    /// to unmap (0 normally).
+    /// Unmaps everything (before the domain is deleted; no device is attached). Returns the
+    /// pages the hypervisor still holds: 0 normally; otherwise the domain cannot be deleted and
+    /// its id must stay reserved.
     pub fn unmap_all<B: Backend>(&self, hv: &Hv<'_, B>) -> u64 {
-        let mut left = 0;
         let mut from = 0;
-        while let Some(p) = self.shadow.with(|pt| pt.next_set(from)) {
-            let n = self.unmap(hv, p * PAGE, u64::MAX, Context::Sleepable);
-            if n == 0 {
-                // The hypervisor refuses: drop the shadow entry so that teardown ends.
-                left += 1;
-                self.shadow.with(|pt| pt.clear(p, &mut drop));
-            }
+        while let Some(p) = self.state.with(|pt| pt.next_set(from)) {
+            let n = self.unmap(hv, p * PAGE, u64::MAX);
             from = p + n.max(1);
         }
-        left
+        self.mapped()
     }
 
-    /// Pages mapped.
+    /// Pages mapped (in the shadow, which equals the hypervisor).
     pub fn mapped(&self) -> u64 {
-        self.shadow.with(|pt| pt.mapped())
+        self.state.with(|pt| pt.mapped())
     }
 }
 
@@ -271,6 +314,135 @@ pub fn attach<B: Backend>(
             Ok(())
         }
     }
+}
+
+/// A hypervisor device as the driver tracks it: one entry per hypervisor device id, shared by
+/// every PCI function that aliases to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceEntry {
+    /// The hypervisor device id (encoded).
+    pub id: u64,
+    /// Functions (`struct device`s) probed with this id.
+    pub users: u32,
+    /// Where the hypervisor has it.
+    pub placement: Placement,
+    /// An attach is moving it (between its two critical sections).
+    pub busy: bool,
+}
+
+impl DeviceEntry {
+    /// A device at boot: in the hypervisor's default domain.
+    pub const fn new(id: u64) -> Self {
+        Self {
+            id,
+            users: 1,
+            placement: Placement::Domain(DeviceDomainId::S2_DEFAULT),
+            busy: false,
+        }
+    }
+}
+
+/// The driver's table of hypervisor devices behind its lock (an IRQ-safe spinlock in the
+/// kernel, since a fence runs from unmap in any context). `f` must not sleep; it may issue a
+/// hypercall that does not allocate ([`Context::Reserve`]).
+pub trait DeviceTable {
+    /// Runs `f` on the entries with the table locked.
+    fn with<R>(&self, f: impl FnOnce(&mut [DeviceEntry]) -> R) -> R;
+}
+
+fn entry(devs: &mut [DeviceEntry], id: u64) -> Option<&mut DeviceEntry> {
+    devs.iter_mut().find(|d| d.id == id)
+}
+
+/// Detaches `e` in the hypervisor without allocating; on success it is [`Placement::Detached`].
+fn fence_entry<B: Backend>(hv: &Hv<'_, B>, e: &mut DeviceEntry) -> Result<(), Errno> {
+    let dev = DeviceId::decode(e.id).map_err(|_| errno::EINVAL)?;
+    hv.detach_domain_in(PartitionId::SELF, dev, Context::Reserve)?;
+    e.placement = Placement::Detached;
+    Ok(())
+}
+
+/// Moves hypervisor device `id` to domain `to`, transactionally (see [`attach`]).
+///
+/// `broken(d)` tells whether domain `d` is broken: a broken domain is refused with `EIO`, and
+/// a device that ends up in one (its old domain broke while it was being moved, and the move
+/// was rolled back) is fenced before this returns. A device already in `to` (another function
+/// with the same id moved it) is left alone.
+///
+/// Attaches of one id are serialized by the caller (the IOMMU group mutex: aliasing functions
+/// share a group); the table lock is not held across the hypercalls, which may allocate.
+pub fn attach_device<B: Backend, T: DeviceTable>(
+    hv: &Hv<'_, B>,
+    table: &T,
+    id: u64,
+    to: u32,
+    broken: &dyn Fn(u32) -> bool,
+) -> Result<(), Errno> {
+    if broken(to) {
+        return Err(errno::EIO);
+    }
+    let dev = DeviceId::decode(id).map_err(|_| errno::EINVAL)?;
+    let from = table.with(|devs| {
+        let e = entry(devs, id).ok_or(errno::ENODEV)?;
+        if e.busy {
+            return Err(errno::EBUSY);
+        }
+        e.busy = true;
+        Ok(e.placement)
+    })?;
+    let (ret, now) = match attach(hv, dev, from, to) {
+        Ok(()) => (Ok(()), Placement::Domain(to)),
+        Err((e, now)) => (Err(e), now),
+    };
+    table.with(|devs| {
+        if let Some(e) = entry(devs, id) {
+            e.placement = now;
+            e.busy = false;
+            if let Placement::Domain(d) = now {
+                if broken(d) {
+                    // A fence skipped it while it was busy; nothing else detaches it.
+                    let _ = fence_entry(hv, e);
+                }
+            }
+        }
+    });
+    ret
+}
+
+/// What a fence did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fenced {
+    /// Devices detached.
+    pub detached: u32,
+    /// Devices the hypervisor refused to detach (still attached).
+    pub refused: u32,
+}
+
+/// Detaches every device placed in `domain`, without allocating. Devices being moved are left
+/// to their attach, which fences them at its end if they stay in a broken domain.
+pub fn fence_domain<B: Backend, T: DeviceTable>(hv: &Hv<'_, B>, table: &T, domain: u32) -> Fenced {
+    table.with(|devs| {
+        let mut f = Fenced::default();
+        for e in devs
+            .iter_mut()
+            .filter(|e| !e.busy && e.placement == Placement::Domain(domain))
+        {
+            match fence_entry(hv, e) {
+                Ok(()) => f.detached += 1,
+                Err(_) => f.refused += 1,
+            }
+        }
+        f
+    })
+}
+
+/// Whether any device is attached to anything but the default domain, or being moved.
+pub fn devices_in_use<T: DeviceTable>(table: &T) -> bool {
+    table.with(|devs| {
+        devs.iter().any(|e| {
+            e.busy || e.placement != Placement::Domain(DeviceDomainId::S2_DEFAULT)
+        })
+    })
 }
 
 /// One `(SSSS:BB:DD.F)` entry of the skip list.

@@ -52,13 +52,16 @@ use super::hypercall::{
     CallCode, Control, HvResult, HvStatus, HV_RESULT_NO_HYPERCALL_PAGE, MAX_REPS,
 };
 
-/// Whether the caller may sleep (this only affects how deposit pages are allocated).
+/// Where deposit pages may come from (the caller's context).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Context {
     /// Process context: deposits allocate with `GFP_KERNEL`.
     Sleepable,
     /// Possibly atomic: deposits allocate with `GFP_ATOMIC`.
     Atomic,
+    /// Must not allocate (an IOMMU unmap, a fence): deposits come only from the backend's
+    /// reserve of pages allocated earlier ([`Backend::refill_reserve`]).
+    Reserve,
 }
 
 /// Pages allocated for a deposit.
@@ -81,6 +84,9 @@ pub trait Backend {
     /// Allocates `count` pages (at most one input page's worth) for a deposit; with
     /// `contiguous`, as physically contiguous blocks of
     /// [`DepositPolicy::CONTIGUOUS_PAGES`].
+    ///
+    /// With [`Context::Reserve`] nothing is allocated: the pages come from the reserve, possibly
+    /// fewer than `count` (`ENOMEM` when it is empty or `contiguous` is asked for).
     fn alloc_pages(
         &self,
         count: usize,
@@ -88,8 +94,13 @@ pub trait Backend {
         ctx: Context,
     ) -> Result<Self::Pages, Errno>;
 
-    /// Ends a deposit: the hypervisor now owns the first `taken` pages; the rest are freed.
+    /// Ends a deposit: the hypervisor now owns the first `taken` pages; the rest are freed, or
+    /// go back to the reserve they came from.
     fn release_pages(&self, pages: Self::Pages, taken: usize);
+
+    /// Tops the reserve up to its size, allocating as `ctx` allows (never with
+    /// [`Context::Reserve`]). Returns the pages in the reserve afterwards.
+    fn refill_reserve(&self, ctx: Context) -> usize;
 }
 
 /// The deposit-and-retry policy.
@@ -145,20 +156,23 @@ pub const fn unmap_calls(pages: u64) -> u64 {
     pages.div_ceil(MAX_REPS as u64)
 }
 
-/// A failed operation and how far it got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A failed map or unmap and the pages it leaves mapped in the hypervisor.
+///
+/// `mapped` is a range of page indices relative to the operation's first page. It is not
+/// always a prefix: a map that fails after mapping pages `0..m` is rolled back from page 0,
+/// and if that rollback fails after `u` pages, pages `u..m` stay mapped.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpError {
     /// Why it failed.
     pub errno: Errno,
-    /// Pages left in the new state: for [`Hv::map`] the pages still mapped after the rollback
-    /// (0 unless the rollback failed too), for [`Hv::unmap`] the pages unmapped before the
-    /// failure.
-    pub done: u64,
+    /// For [`Hv::map`]: the pages still mapped after the rollback (empty unless the rollback
+    /// failed too). For [`Hv::unmap`]: the pages not unmapped (those that were mapped before).
+    pub mapped: core::ops::Range<u64>,
 }
 
 impl OpError {
     const fn new(errno: Errno) -> Self {
-        Self { errno, done: 0 }
+        Self { errno, mapped: 0..0 }
     }
 }
 
@@ -357,11 +371,17 @@ impl<'a, B: Backend> Hv<'a, B> {
 
     /// `HVCALL_DETACH_DEVICE_DOMAIN`.
     pub fn detach_domain(&self, partition: PartitionId, device: DeviceId) -> Result<(), Errno> {
-        self.simple(
-            Input::DetachDomain { partition, device },
-            Some(partition),
-            Context::Sleepable,
-        )
+        self.detach_domain_in(partition, device, Context::Sleepable)
+    }
+
+    /// `HVCALL_DETACH_DEVICE_DOMAIN` in context `ctx` (a fence uses [`Context::Reserve`]).
+    pub fn detach_domain_in(
+        &self,
+        partition: PartitionId,
+        device: DeviceId,
+        ctx: Context,
+    ) -> Result<(), Errno> {
+        self.simple(Input::DetachDomain { partition, device }, Some(partition), ctx)
     }
 
     /// `HVCALL_ATTACH_DEVICE`: deposits go to the guest partition.
@@ -385,7 +405,7 @@ impl<'a, B: Backend> Hv<'a, B> {
     /// Maps `pages` physically contiguous 4K pages from `first_pfn` at `iova` (4K-aligned).
     ///
     /// On failure, the pages this call mapped are unmapped again before it returns;
-    /// [`OpError::done`] is non-zero only if that rollback failed too.
+    /// [`OpError::mapped`] is non-empty only if that rollback failed too.
     pub fn map(
         &self,
         domain: DeviceDomain,
@@ -412,13 +432,14 @@ impl<'a, B: Backend> Hv<'a, B> {
             // `Input::write` writes the page-number list of MAP itself.
             if let Err(f) = self.issue(&input, n, Some(domain.partition), ctx, &|_| {}) {
                 let mapped = done + u64::from(f.reached);
+                // Roll back pages 0..mapped; a rollback that stops at page u leaves u..mapped.
                 let left = match self.unmap(domain, iova, mapped, ctx) {
-                    Ok(()) => 0,
-                    Err(e) => mapped - e.done,
+                    Ok(()) => 0..0,
+                    Err(e) => e.mapped.start..mapped,
                 };
                 return Err(OpError {
                     errno: f.errno,
-                    done: left,
+                    mapped: left,
                 });
             }
             done += u64::from(n);
@@ -446,7 +467,7 @@ impl<'a, B: Backend> Hv<'a, B> {
             if let Err(f) = self.issue(&input, n, Some(domain.partition), ctx, &|_| {}) {
                 return Err(OpError {
                     errno: f.errno,
-                    done: done + u64::from(f.reached),
+                    mapped: done + u64::from(f.reached)..pages,
                 });
             }
             done += u64::from(n);

@@ -19,6 +19,7 @@ pub mod hypercall;
 pub mod iommu;
 pub mod layer;
 pub mod pagetable;
+pub mod reserve;
 pub mod selftest;
 pub mod sim;
 pub mod simctl;

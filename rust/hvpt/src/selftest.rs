@@ -223,8 +223,8 @@ pub fn stalls_are_bounded<B: SimBackend>(b: &B) -> Outcome {
     });
     let r = hv.map(dom, IOVA, PFN, 600, MapFlags::dma(true), Context::Sleepable);
     b.with_sim(|s| s.set_fault(None));
-    check!(r.map_err(|e| e.errno) == Err(errno::EIO));
-    check!(r.err().map(|e| e.done) == Some(0));
+    check!(r.as_ref().map_err(|e| e.errno) == Err(errno::EIO));
+    check!(r.err().map(|e| e.mapped.is_empty()) == Some(true));
     let st = b.with_sim(|s| s.stats(CallCode::MAP_DEVICE_GPA_PAGES));
     check!(st.calls == 1 + u64::from(MAX_STALLS));
     check!(b.with_sim(|s| s.mapped_pages(13)) == Some(0));
@@ -364,7 +364,7 @@ pub fn failed_map_rolls_back<B: SimBackend>(b: &B) -> Outcome {
     check!(
         r == Err(super::layer::OpError {
             errno: errno::EINVAL,
-            done: 0
+            mapped: 0..0
         })
     );
     check!(b.with_sim(|s| s.mapped_pages(15)) == Some(4));
@@ -411,7 +411,7 @@ pub fn strict_rejections<B: SimBackend>(b: &B) -> Outcome {
     let ctx = Context::Sleepable;
     check!(hv.map(dom, IOVA, PFN, 8, MapFlags::dma(true), ctx).is_ok());
     let r = hv.map(dom, IOVA + 4 * 4096, PFN + 100, 8, MapFlags::dma(true), ctx);
-    check!(r.map_err(|e| (e.errno, e.done)) == Err((errno::EINVAL, 0)));
+    check!(r.map_err(|e| (e.errno, e.mapped)) == Err((errno::EINVAL, 0..0)));
     check!(
         b.with_sim(|s| s.translate(16, IOVA + 4 * 4096)) == Some((PFN + 4, MapFlags::dma(true)))
     );
@@ -436,7 +436,7 @@ pub fn strict_rejections<B: SimBackend>(b: &B) -> Outcome {
     check!(r.map_err(|e| e.errno) == Err(errno::EINVAL));
     // Unmapping what is not mapped stops at the hole and reports how far it got.
     let r = hv.unmap(dom, IOVA + 6 * 4096, 4, ctx);
-    check!(r.map_err(|e| (e.errno, e.done)) == Err((errno::EINVAL, 2)));
+    check!(r.map_err(|e| (e.errno, e.mapped)) == Err((errno::EINVAL, 2..4)));
     check!(b.with_sim(|s| s.mapped_pages(16)) == Some(6));
     // A domain with mappings cannot be deleted either.
     check!(hv.detach_domain(PartitionId::SELF, dev).is_ok());

@@ -110,7 +110,7 @@ fn failed_deposit_allocation_leaves_nothing() {
             break;
         }
     }
-    assert_eq!(r.map_err(|e| (e.errno, e.done)), Err((errno::ENOMEM, 0)));
+    assert_eq!(r.map_err(|e| (e.errno, e.mapped)), Err((errno::ENOMEM, 0..0)));
     assert_eq!(b.outstanding_pages(), 0);
 }
 
@@ -358,7 +358,7 @@ fn apply(hv: &Hv<'_, HostBackend>, op: &Op) -> Result<(), Errno> {
                 ctx,
             )
             .map_err(|e| {
-                assert_eq!(e.done, 0, "rollback left pages mapped");
+                assert!(e.mapped.is_empty(), "rollback left pages mapped");
                 e.errno
             }),
         Op::Unmap { dom, page, pages } => hv
