@@ -22,9 +22,10 @@ use core::ffi::c_void;
 use kernel::prelude::*;
 
 use super::hvpt::calls::InputPage;
-use super::hvpt::errno::Errno;
+use super::hvpt::errno::{self, Errno};
 use super::hvpt::hypercall::{Control, HvResult};
 use super::hvpt::layer::{Backend, Context, DepositPages};
+use super::hvpt::reserve::{PageReserve, RESERVE_PAGES};
 
 /// The C functions of the boundary (`mshv_hvcall.h`).
 mod ffi {
@@ -43,6 +44,8 @@ mod ffi {
         ) -> i32;
         pub(super) fn mshv_hvcall_free_pfns(pfns: *const u64, count: u32);
         pub(super) fn mshv_hvcall_pages_out() -> i64;
+        pub(super) fn mshv_hvcall_sim_ctx() -> *mut c_void;
+        pub(super) fn mshv_hvcall_kunit_skip(reason: *const kernel::ffi::c_char);
     }
 }
 
@@ -55,29 +58,97 @@ pub fn kerr(e: Errno) -> Error {
 ///
 /// # Invariants
 ///
-/// Every entry was allocated by `mshv_hvcall_alloc_pfns()` and is freed exactly once: by
-/// [`HvBackend::release_pages`] or, if it was never handed out, by `Drop`.
-pub struct PfnList(KVec<u64>);
+/// Every entry was allocated by `mshv_hvcall_alloc_pfns()` and is owned by this list until
+/// [`HvBackend::release_pages`] hands it on: to the hypervisor, back to [`RESERVE`] (the
+/// entries that came from there), or to `Drop`, which frees it.
+// The reserve variant is an inline array on purpose: taking pages from the reserve must not
+// allocate (it runs in IOMMU unmap). 528 bytes on the stack of a deposit.
+#[allow(clippy::large_enum_variant)]
+pub enum PfnList {
+    /// Freshly allocated.
+    Heap(KVec<u64>),
+    /// Taken from [`RESERVE`]: a fixed array (the first `.1` entries), so that taking them
+    /// allocates nothing.
+    Reserve([u64; RESERVE_PAGES], usize),
+}
 
 impl DepositPages for PfnList {
     fn pfns(&self) -> &[u64] {
-        &self.0
+        match self {
+            Self::Heap(v) => v,
+            Self::Reserve(a, n) => a.get(..*n).unwrap_or(&[]),
+        }
     }
 }
 
 impl Drop for PfnList {
     fn drop(&mut self) {
-        free_pfns(&self.0);
+        free_pfns(self.pfns());
     }
+}
+
+/// This module's reserve of deposit pages for [`Context::Reserve`] (an IOMMU unmap, a fence):
+/// filled by [`HvBackend::refill_reserve`] in process context, emptied by [`drain_reserve`]
+/// when the module goes away.
+static RESERVE: PageReserve<RESERVE_PAGES> = PageReserve::new();
+
+/// Frees the reserve's pages (module exit: no hypercall can run any more).
+pub fn drain_reserve() {
+    let mut a = [0u64; RESERVE_PAGES];
+    let n = RESERVE.take(&mut a);
+    free_pfns(a.get(..n).unwrap_or(&[]));
+}
+
+/// Pages in this module's reserve.
+pub fn reserve_pages() -> usize {
+    RESERVE.len()
 }
 
 fn free_pfns(pfns: &[u64]) {
     if pfns.is_empty() {
         return;
     }
-    // SAFETY: by the type invariant of `PfnList` these pages came from
-    // `mshv_hvcall_alloc_pfns()`, and the caller gives up every other claim on them.
+    // SAFETY: by the type invariant of `PfnList` (and of `RESERVE`, whose pages came from a
+    // `PfnList`) these pages came from `mshv_hvcall_alloc_pfns()`, and the caller gives up
+    // every other claim on them. The count is at most one input page's worth.
     unsafe { ffi::mshv_hvcall_free_pfns(pfns.as_ptr(), pfns.len() as u32) };
+}
+
+fn alloc_pfns(count: usize, contiguous: bool, ctx: Context) -> Result<KVec<u64>, Errno> {
+    let (flags, atomic) = match ctx {
+        Context::Sleepable => (GFP_KERNEL, false),
+        Context::Atomic => (GFP_ATOMIC, true),
+        Context::Reserve => return Err(errno::ENOMEM),
+    };
+    let n = u32::try_from(count).map_err(|_| errno::EINVAL)?;
+    let mut v = KVec::from_elem(0u64, count, flags).map_err(|_| errno::ENOMEM)?;
+    // SAFETY: `v` holds `count` writable entries.
+    let ret = unsafe { ffi::mshv_hvcall_alloc_pfns(v.as_mut_ptr(), n, contiguous, atomic) };
+    if ret != 0 {
+        return Err(Errno(-ret));
+    }
+    Ok(v)
+}
+
+/// Whether the backend is the simulated hypervisor.
+pub fn simulated() -> bool {
+    // SAFETY: no preconditions.
+    !unsafe { ffi::mshv_hvcall_sim_ctx() }.is_null()
+}
+
+const SKIP_REASON: &core::ffi::CStr = c"needs the simulated hypervisor (mshv_hvcall simulate=1)";
+
+/// In a KUnit case that must only run on the simulated hypervisor: marks the case skipped and
+/// returns `true` when the backend is Hyper-V itself.
+pub fn kunit_skip_unless_simulated() -> bool {
+    if simulated() {
+        return false;
+    }
+    // SAFETY: a NUL-terminated string that outlives the call.
+    unsafe {
+        ffi::mshv_hvcall_kunit_skip(SKIP_REASON.as_char_ptr())
+    };
+    true
 }
 
 /// Pages allocated for deposits and not freed: the ones the hypervisor owns.
@@ -121,30 +192,65 @@ impl Backend for HvBackend {
     }
 
     fn alloc_pages(&self, count: usize, contiguous: bool, ctx: Context) -> Result<PfnList, Errno> {
-        let flags = match ctx {
-            Context::Sleepable => GFP_KERNEL,
-            Context::Atomic => GFP_ATOMIC,
-        };
-        let n = u32::try_from(count).map_err(|_| super::hvpt::errno::EINVAL)?;
-        let mut v = KVec::from_elem(0u64, count, flags).map_err(|_| super::hvpt::errno::ENOMEM)?;
-        // SAFETY: `v` holds `count` writable entries.
-        let ret = unsafe {
-            ffi::mshv_hvcall_alloc_pfns(v.as_mut_ptr(), n, contiguous, ctx == Context::Atomic)
-        };
-        if ret != 0 {
-            return Err(Errno(-ret));
+        if ctx == Context::Reserve {
+            if contiguous {
+                return Err(errno::ENOMEM);
+            }
+            let mut a = [0u64; RESERVE_PAGES];
+            let n = RESERVE.take(a.get_mut(..count.min(RESERVE_PAGES)).unwrap_or(&mut []));
+            if n == 0 {
+                return Err(errno::ENOMEM);
+            }
+            // INVARIANT: the reserve holds only pages from `mshv_hvcall_alloc_pfns()`.
+            return Ok(PfnList::Reserve(a, n));
         }
         // INVARIANT: every entry was just allocated by `mshv_hvcall_alloc_pfns()`.
-        Ok(PfnList(v))
+        Ok(PfnList::Heap(alloc_pfns(count, contiguous, ctx)?))
     }
 
     fn release_pages(&self, mut pages: PfnList, taken: usize) {
-        // The hypervisor owns the first `taken` pages now: drop them from the list; dropping
-        // the list frees the rest.
-        let mut i = 0usize;
-        pages.0.retain(|_| {
-            i += 1;
-            i > taken
-        });
+        // The hypervisor owns the first `taken` pages now: drop them from the list. Of the rest,
+        // reserve pages go back to the reserve; whatever is left in the list is freed when it
+        // is dropped.
+        match &mut pages {
+            PfnList::Heap(v) => {
+                let mut i = 0usize;
+                v.retain(|_| {
+                    i += 1;
+                    i > taken
+                });
+            }
+            PfnList::Reserve(a, n) => {
+                let mut keep = 0usize;
+                for i in taken.min(*n)..*n {
+                    let pfn = a.get(i).copied().unwrap_or(0);
+                    if !RESERVE.put(pfn) {
+                        // The reserve was refilled meanwhile: this one is freed below.
+                        if let Some(slot) = a.get_mut(keep) {
+                            *slot = pfn;
+                        }
+                        keep += 1;
+                    }
+                }
+                *n = keep;
+            }
+        }
+    }
+
+    fn refill_reserve(&self, ctx: Context) -> usize {
+        let missing = RESERVE_PAGES.saturating_sub(RESERVE.len());
+        if missing == 0 || ctx == Context::Reserve {
+            return RESERVE.len();
+        }
+        if let Ok(v) = alloc_pfns(missing, false, ctx) {
+            // These pages came from `mshv_hvcall_alloc_pfns()` and are owned here: each goes to
+            // the reserve, or is freed if a concurrent refill filled it first.
+            for &pfn in v.iter() {
+                if !RESERVE.put(pfn) {
+                    free_pfns(&[pfn]);
+                }
+            }
+        }
+        RESERVE.len()
     }
 }

@@ -414,6 +414,10 @@ mod sim_tests {
         fn release_pages(&self, pages: Self::Pages, taken: usize) {
             HvBackend.release_pages(pages, taken)
         }
+
+        fn refill_reserve(&self, ctx: Context) -> usize {
+            HvBackend.refill_reserve(ctx)
+        }
     }
 
     impl SimBackend for Kunit {
@@ -424,13 +428,14 @@ mod sim_tests {
         }
     }
 
-    /// Runs `f` on a fresh simulator: `Ok(None)` with the native backend (nothing to test),
-    /// `Err` if the simulator could not be reset or deposit pages were not all freed after.
+    /// Runs `f` on a fresh simulator: `Ok(None)` with the native backend (the case is marked
+    /// skipped), `Err` if the simulator could not be reset or deposit pages were not all freed
+    /// after.
     fn fresh<R>(f: impl FnOnce(&Kunit) -> R) -> core::result::Result<Option<R>, ()> {
         // SAFETY: no preconditions.
         let ctx = unsafe { shim::mshv_hvcall_sim_ctx() };
         if ctx.is_null() {
-            pr_info!("native backend: simulator cases skipped\n");
+            super::boundary::kunit_skip_unless_simulated();
             return Ok(None);
         }
         // SAFETY: a non-NULL context is the registered `SimLock`, alive while this module is

@@ -18,6 +18,8 @@
 #include <linux/types.h>
 #include <linux/bits.h>
 #include <linux/printk.h>
+#include <kunit/test.h>
+#include <kunit/test-bug.h>
 #if IS_ENABLED(CONFIG_HYPERV)
 #include <asm/mshyperv.h>
 #endif
@@ -180,6 +182,17 @@ void *mshv_hvcall_sim_ctx(void)
 	return smp_load_acquire(&backend_ready) ? sim_ctx : NULL;
 }
 EXPORT_SYMBOL_GPL(mshv_hvcall_sim_ctx);
+
+void mshv_hvcall_kunit_skip(const char *reason)
+{
+#if IS_ENABLED(CONFIG_KUNIT)
+	struct kunit *test = kunit_get_current_test();
+
+	if (test)
+		kunit_mark_skipped(test, "%s", reason);
+#endif
+}
+EXPORT_SYMBOL_GPL(mshv_hvcall_kunit_skip);
 
 void mshv_hvcall_list_pci_ids(mshv_hvcall_id_cb_t cb, void *ctx)
 {

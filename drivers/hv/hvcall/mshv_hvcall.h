@@ -46,6 +46,13 @@ s64 mshv_hvcall_pages_out(void);
 /* The simulator context, or NULL when the backend is native (tests only). */
 void *mshv_hvcall_sim_ctx(void);
 
+/*
+ * Marks the running KUnit case skipped with @reason (no-op outside a KUnit
+ * case): for cases that need the simulated hypervisor and must not touch a
+ * real one.
+ */
+void mshv_hvcall_kunit_skip(const char *reason);
+
 /* ---- Internal to mshv_hvcall.ko ---- */
 
 /*

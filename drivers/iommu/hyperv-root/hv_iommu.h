@@ -10,26 +10,37 @@
 
 #include <linux/types.h>
 
-/* Placement of a device: a domain id, or detached. */
-#define HVIR_DETACHED	U64_MAX
-
 /* ---- Implemented in Rust ---- */
 
 /* Creates the hypervisor domain @id and its shadow; NULL and *err on failure. */
 void *hvir_rs_domain_new(u32 id, int *err);
-/* Unmaps everything, deletes the hypervisor domain, frees the shadow. */
-void hvir_rs_domain_free(void *rs);
+/*
+ * Unmaps everything, deletes the hypervisor domain, frees the state. false if
+ * the hypervisor keeps the domain: then its id stays allocated until a retry
+ * deletes it and calls hvir_id_free().
+ */
+bool hvir_rs_domain_free(void *rs);
 /* Maps @pages 4K pages; *mapped gets the bytes mapped (all or nothing). */
 int hvir_rs_map(void *rs, u64 iova, u64 paddr, u64 pages, int prot,
 		bool atomic, size_t *mapped);
-/* Unmaps up to @pages pages from @iova; returns the pages unmapped. */
+/*
+ * Unmaps the mapped run of up to @pages pages from @iova; returns its length.
+ * Never fails and never allocates; if the hypervisor refuses, the domain's
+ * devices are fenced (detached) before it returns.
+ */
 u64 hvir_rs_unmap(void *rs, u64 iova, u64 pages);
 u64 hvir_rs_iova_to_phys(void *rs, u64 iova);
 /*
- * Moves the device @devid from *@placement to domain @to; on return
- * *@placement is where the device is (HVIR_DETACHED or a domain id).
+ * Moves the hypervisor device @devid to domain @to (state @to_rs; NULL for
+ * identity and blocked) from the core's old domain (state @old_rs, likewise).
  */
-int hvir_rs_attach(u64 devid, u64 *placement, u32 to);
+int hvir_rs_attach(u64 devid, u32 to, void *to_rs, void *old_rs);
+/* Adds a claimed function's hypervisor device (or a user of it). */
+int hvir_rs_device_add(u64 devid);
+/* Drops a user of a hypervisor device. */
+void hvir_rs_device_remove(u64 devid);
+/* A paging domain exists, or a device is outside the default domain. */
+bool hvir_rs_in_use(void);
 /* The PCI-type device id from the DMA-alias walk's result. */
 u64 hvir_rs_pci_devid(u16 segment, u16 rid, bool alias, u16 alias_rid,
 		      bool pcix, u8 secondary, u8 subordinate);
@@ -47,5 +58,9 @@ void hvir_unregister(void);
 const char *hvir_skip_list(void);
 const char *hvir_dma_list(void);
 unsigned int hvir_max_domains(void);
+/* Releases a quarantined domain's id once the hypervisor deleted it. */
+void hvir_id_free(u32 id);
+/* At unload, after the last domain. */
+void hvir_ids_destroy(void);
 
 #endif

@@ -15,6 +15,7 @@
 //! simulated hypervisor (`mshv_hvcall simulate=1`). See `Documentation/hyperv-iommu-root.rst`.
 
 use core::ffi::{c_int, c_void, CStr};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use kernel::ffi::c_char;
 
@@ -38,8 +39,11 @@ pub mod kalloc;
 use boundary::HvBackend;
 use hvpt::abi::{CreateDomainFlags, DeviceDomain};
 use hvpt::device_id::{pci_device_id, DeviceId, DmaAlias, LogicalId, PciRid, ShadowBusRange};
-use hvpt::iommu::{attach, PagingDomain, Placement, RequestCounts, ShadowLock};
-use hvpt::layer::{Context, Hv};
+use hvpt::iommu::{
+    attach_device, devices_in_use, fence_domain, DeviceEntry, DeviceTable, DomainState,
+    PagingDomain, RequestCounts,
+};
+use hvpt::layer::{Backend, Context, Hv};
 use hvpt::pagetable::PageTable;
 use kalloc::KernelAlloc;
 
@@ -62,6 +66,8 @@ mod shim {
         pub(super) fn hvir_skip_list() -> *const c_char;
         pub(super) fn hvir_dma_list() -> *const c_char;
         pub(super) fn hvir_max_domains() -> core::ffi::c_uint;
+        pub(super) fn hvir_id_free(id: u32);
+        pub(super) fn hvir_ids_destroy();
     }
 }
 
@@ -70,21 +76,58 @@ static MAP_REQUESTS: RequestCounts = RequestCounts::new();
 /// Unmap requests, likewise.
 static UNMAP_REQUESTS: RequestCounts = RequestCounts::new();
 
-/// `HVIR_DETACHED`.
-const DETACHED: u64 = u64::MAX;
+/// Paging domains the IOMMU core holds (allocated and not freed). The release control refuses
+/// while any exists: the core calls back into this module when it frees them.
+static LIVE_DOMAINS: AtomicUsize = AtomicUsize::new(0);
 
-/// A paging domain's shadow table behind its lock (updated from `map_pages`, which may run in
-/// atomic context, hence an IRQ-safe spinlock and atomic allocations).
+kernel::sync::global_lock! {
+    // SAFETY: initialized in `HvIommu::init` before the IOMMU registers, so before first use.
+    unsafe(uninit) static DEVICES: SpinLockIrq<KVec<DeviceEntry>> = KVec::new();
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: initialized in `HvIommu::init` before the IOMMU registers, so before first use.
+    unsafe(uninit) static QUARANTINE: Mutex<KVec<Pin<KBox<Domain>>>> = KVec::new();
+}
+
+/// The hypervisor devices of the claimed PCI functions, one entry per device id (functions that
+/// alias to one requester id share it). Behind an IRQ-safe spinlock: a fence runs from unmap,
+/// in any context.
+struct Devices;
+
+impl DeviceTable for Devices {
+    fn with<R>(&self, f: impl FnOnce(&mut [DeviceEntry]) -> R) -> R {
+        f(DEVICES.lock().as_mut_slice())
+    }
+}
+
+/// A paging domain's state: its shadow table (updated from `map_pages`/`unmap_pages`, which may
+/// run in atomic context, hence an IRQ-safe spinlock) and whether it is broken.
 #[pin_data]
-struct Shadow {
+struct Domain {
     #[pin]
     table: SpinLockIrq<PageTable<KernelAlloc>>,
+    broken: AtomicBool,
     id: u32,
 }
 
-impl ShadowLock<KernelAlloc> for Shadow {
+impl DomainState<KernelAlloc> for Domain {
     fn with<R>(&self, f: impl FnOnce(&mut PageTable<KernelAlloc>) -> R) -> R {
         f(&mut self.table.lock())
+    }
+
+    fn broken(&self) -> &AtomicBool {
+        &self.broken
+    }
+
+    fn fence(&self) {
+        let f = fence_domain(&Hv::new(&HvBackend), &Devices, self.id);
+        pr_err!(
+            "domain {}: the hypervisor keeps pages the IOMMU core no longer maps; fenced: {} device(s) detached (DMA blocked), {} refused; the domain refuses further use\n",
+            self.id,
+            f.detached,
+            f.refused
+        );
     }
 }
 
@@ -92,7 +135,44 @@ fn neg(e: hvpt::errno::Errno) -> c_int {
     -e.0
 }
 
-/// Creates the hypervisor domain `id` and its shadow. Returns the state, or NULL with `*err`.
+/// Unmaps everything and deletes the hypervisor domain; `false` if the hypervisor keeps it.
+fn teardown(d: &Domain) -> bool {
+    let hv = Hv::new(&HvBackend);
+    let pd = PagingDomain::new(d.id, d);
+    let stuck = pd.unmap_all(&hv);
+    if stuck != 0 {
+        pr_err!("domain {}: {} pages could not be unmapped\n", d.id, stuck);
+        return false;
+    }
+    match hv.delete_domain(pd.domain) {
+        Ok(()) => true,
+        Err(e) => {
+            pr_err!("DELETE_DEVICE_DOMAIN {} failed: {}\n", d.id, -e.0);
+            false
+        }
+    }
+}
+
+/// Retries the teardown of quarantined domains; a domain that goes gives its id back.
+fn retry_quarantine() {
+    let mut q = QUARANTINE.lock();
+    let mut i = 0;
+    while let Some(d) = q.get(i) {
+        if !teardown(d) {
+            i += 1;
+            continue;
+        }
+        let id = d.id;
+        // `i` is in bounds (just read).
+        drop(q.remove(i));
+        // SAFETY: `id` is an IDA id of a domain that no longer exists anywhere.
+        unsafe { shim::hvir_id_free(id) };
+        pr_info!("domain {}: deleted on retry, id released\n", id);
+    }
+}
+
+/// Creates the hypervisor domain `id` and its state. Returns the state, or NULL with `*err`.
+/// Process context.
 ///
 /// # Safety
 ///
@@ -109,63 +189,71 @@ unsafe extern "C" fn hvir_rs_domain_new(id: u32, err: *mut c_int) -> *mut c_void
         unsafe { *err = e };
         core::ptr::null_mut()
     };
-    let shadow = match KBox::pin_init(
-        pin_init!(Shadow {
+    retry_quarantine();
+    // The reserve that lets unmap deposit without allocating.
+    HvBackend.refill_reserve(Context::Sleepable);
+    let domain = match KBox::pin_init(
+        pin_init!(Domain {
             table <- new_spinlock_irq!(PageTable::new()),
+            broken: AtomicBool::new(false),
             id,
         }),
         GFP_KERNEL,
     ) {
-        Ok(s) => s,
+        Ok(d) => d,
         Err(_) => return fail(ENOMEM.to_errno()),
     };
     if let Err(e) = hv.create_domain(DeviceDomain::own_s2(id), flags) {
         pr_err!("CREATE_DEVICE_DOMAIN {} failed: {}\n", id, -e.0);
         return fail(neg(e));
     }
-    // SAFETY: the shadow is never moved out of the box; `hvir_rs_domain_free` turns the pointer
+    LIVE_DOMAINS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: the state is never moved out of the box; `hvir_rs_domain_free` turns the pointer
     // back into the pinned box.
-    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(shadow) });
+    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(domain) });
     raw.cast::<c_void>()
 }
 
-/// The shadow behind a state pointer.
+/// The state behind a pointer from `hvir_rs_domain_new`.
 ///
 /// # Safety
 ///
 /// `rs` must come from `hvir_rs_domain_new` and not be freed yet.
-unsafe fn shadow<'a>(rs: *mut c_void) -> &'a Shadow {
+unsafe fn domain<'a>(rs: *mut c_void) -> &'a Domain {
     // SAFETY: by the function's safety requirements.
-    unsafe { &*rs.cast::<Shadow>() }
+    unsafe { &*rs.cast::<Domain>() }
 }
 
-/// Unmaps everything, deletes the hypervisor domain and frees the state.
+/// Unmaps everything, deletes the hypervisor domain and frees the state. Returns `false` if the
+/// hypervisor keeps the domain: then the state is quarantined and its id must stay allocated
+/// (it is released by `hvir_id_free` once a retry deletes the domain).
 ///
 /// # Safety
 ///
 /// `rs` must come from `hvir_rs_domain_new`; it is not used again. No device is attached.
 #[no_mangle]
-unsafe extern "C" fn hvir_rs_domain_free(rs: *mut c_void) {
-    // SAFETY: by the function's safety requirements.
-    let s = unsafe { shadow(rs) };
-    let hv = Hv::new(&HvBackend);
-    let d = PagingDomain::new(s.id, s);
-    let stuck = d.unmap_all(&hv);
-    if stuck != 0 {
-        pr_err!("domain {}: {} pages could not be unmapped\n", s.id, stuck);
+unsafe extern "C" fn hvir_rs_domain_free(rs: *mut c_void) -> bool {
+    // SAFETY: `rs` came from `KBox::into_raw` in `hvir_rs_domain_new` and is taken back once;
+    // the state was pinned there and stays pinned.
+    let d = unsafe { Pin::new_unchecked(KBox::from_raw(rs.cast::<Domain>())) };
+    LIVE_DOMAINS.fetch_sub(1, Ordering::Relaxed);
+    if teardown(&d) {
+        return true;
     }
-    if let Err(e) = hv.delete_domain(d.domain) {
-        pr_err!("DELETE_DEVICE_DOMAIN {} failed: {}\n", s.id, -e.0);
+    let id = d.id;
+    if QUARANTINE.lock().push(d, GFP_KERNEL).is_err() {
+        pr_err!("domain {}: no memory to quarantine it; its id stays allocated\n", id);
+    } else {
+        pr_warn!("domain {}: quarantined; its id stays allocated until a retry deletes it\n", id);
     }
-    // SAFETY: `rs` came from `KBox::into_raw` in `hvir_rs_domain_new` and is freed once.
-    drop(unsafe { KBox::from_raw(rs.cast::<Shadow>()) });
+    false
 }
 
 /// Maps `pages` pages; `*mapped` gets the bytes mapped.
 ///
 /// # Safety
 ///
-/// `rs` as for [`shadow`]; `mapped` valid for writes.
+/// `rs` as for [`domain`]; `mapped` valid for writes.
 #[no_mangle]
 unsafe extern "C" fn hvir_rs_map(
     rs: *mut c_void,
@@ -177,83 +265,144 @@ unsafe extern "C" fn hvir_rs_map(
     mapped: *mut usize,
 ) -> c_int {
     // SAFETY: by the function's safety requirements.
-    let s = unsafe { shadow(rs) };
+    let d = unsafe { domain(rs) };
     let ctx = if atomic {
         Context::Atomic
     } else {
         Context::Sleepable
     };
-    match PagingDomain::new(s.id, s).map(&Hv::new(&HvBackend), iova, paddr, pages, prot, ctx) {
+    let Some(bytes) = pages.checked_mul(4096).and_then(|b| usize::try_from(b).ok()) else {
+        return EOVERFLOW.to_errno();
+    };
+    let r = PagingDomain::new(d.id, d).map(&Hv::new(&HvBackend), iova, paddr, pages, prot, ctx);
+    if !atomic {
+        // Top the unmap reserve up while we may sleep.
+        HvBackend.refill_reserve(Context::Sleepable);
+    }
+    match r {
         Ok(()) => {
             MAP_REQUESTS.record_map(pages);
             // SAFETY: by the function's safety requirements.
-            unsafe { *mapped += (pages * 4096) as usize };
+            unsafe { *mapped = (*mapped).saturating_add(bytes) };
             0
         }
         Err(e) => neg(e),
     }
 }
 
-/// Unmaps up to `pages` pages from `iova`; returns the pages unmapped.
+/// Unmaps the mapped run of up to `pages` pages from `iova`; returns its length. Never fails
+/// and never allocates (see [`PagingDomain::unmap`]).
 ///
 /// # Safety
 ///
-/// `rs` as for [`shadow`].
+/// `rs` as for [`domain`].
 #[no_mangle]
 unsafe extern "C" fn hvir_rs_unmap(rs: *mut c_void, iova: u64, pages: u64) -> u64 {
     // SAFETY: by the function's safety requirements.
-    let s = unsafe { shadow(rs) };
-    let n = PagingDomain::new(s.id, s).unmap(&Hv::new(&HvBackend), iova, pages, Context::Atomic);
+    let d = unsafe { domain(rs) };
+    let n = PagingDomain::new(d.id, d).unmap(&Hv::new(&HvBackend), iova, pages);
     UNMAP_REQUESTS.record_unmap(n);
     n
 }
 
 /// # Safety
 ///
-/// `rs` as for [`shadow`].
+/// `rs` as for [`domain`].
 #[no_mangle]
 unsafe extern "C" fn hvir_rs_iova_to_phys(rs: *mut c_void, iova: u64) -> u64 {
     // SAFETY: by the function's safety requirements.
-    let s = unsafe { shadow(rs) };
-    PagingDomain::new(s.id, s).iova_to_phys(iova)
+    let d = unsafe { domain(rs) };
+    PagingDomain::new(d.id, d).iova_to_phys(iova)
 }
 
-/// Moves a device to domain `to`; `*placement` is updated to where it is afterwards.
+/// Whether the state behind `rs` (NULL for identity and blocked) is domain `id` and broken.
 ///
 /// # Safety
 ///
-/// `placement` must be valid for reads and writes.
+/// `rs` NULL, or as for [`domain`].
+unsafe fn is_broken(rs: *mut c_void, id: u32) -> bool {
+    // SAFETY: by the function's safety requirements.
+    !rs.is_null() && unsafe { domain(rs) }.id == id && unsafe { domain(rs) }.broken.load(Ordering::Acquire)
+}
+
+/// Moves hypervisor device `devid` to domain `to` (state `to_rs`, NULL for identity and
+/// blocked) from the domain the core had it in (state `old_rs`, likewise). Process context,
+/// under the device's group mutex.
+///
+/// # Safety
+///
+/// `to_rs` and `old_rs` NULL, or as for [`domain`].
 #[no_mangle]
-unsafe extern "C" fn hvir_rs_attach(devid: u64, placement: *mut u64, to: u32) -> c_int {
-    let Ok(dev) = DeviceId::decode(devid) else {
-        return EINVAL.to_errno();
-    };
+unsafe extern "C" fn hvir_rs_attach(
+    devid: u64,
+    to: u32,
+    to_rs: *mut c_void,
+    old_rs: *mut c_void,
+) -> c_int {
     // SAFETY: by the function's safety requirements.
-    let cur = unsafe { *placement };
-    let from = if cur == DETACHED {
-        Placement::Detached
-    } else {
-        Placement::Domain(cur as u32)
-    };
-    let (ret, now) = match attach(&Hv::new(&HvBackend), dev, from, to) {
-        Ok(()) => (0, Placement::Domain(to)),
-        Err((e, now)) => (neg(e), now),
-    };
-    // SAFETY: by the function's safety requirements.
-    unsafe {
-        *placement = match now {
-            Placement::Detached => DETACHED,
-            Placement::Domain(d) => u64::from(d),
+    let broken = |d: u32| unsafe { is_broken(to_rs, d) || is_broken(old_rs, d) };
+    match attach_device(&Hv::new(&HvBackend), &Devices, devid, to, &broken) {
+        Ok(()) => 0,
+        Err(e) => {
+            pr_err!("device {:#x}: attach to domain {} failed: {}\n", devid, to, -e.0);
+            neg(e)
         }
-    };
-    if let (Placement::Detached, true) = (now, ret != 0) {
-        pr_err!(
-            "device {:#x}: attach to {} and rollback failed; DMA blocked\n",
-            devid,
-            to
-        );
     }
-    ret
+}
+
+/// Adds a claimed function's hypervisor device (or one more user of it). Process context.
+#[no_mangle]
+extern "C" fn hvir_rs_device_add(devid: u64) -> c_int {
+    loop {
+        let cap = {
+            let mut g = DEVICES.lock();
+            if let Some(e) = g.iter_mut().find(|e| e.id == devid) {
+                e.users = e.users.saturating_add(1);
+                return 0;
+            }
+            match g.push_within_capacity(DeviceEntry::new(devid)) {
+                Ok(()) => return 0,
+                Err(_) => g.capacity(),
+            }
+        };
+        // Grow outside the IRQ-off lock, with GFP_KERNEL.
+        let Some(want) = cap.checked_mul(2).and_then(|c| c.checked_add(8)) else {
+            return ENOMEM.to_errno();
+        };
+        let Ok(mut bigger) = KVec::with_capacity(want, GFP_KERNEL) else {
+            return ENOMEM.to_errno();
+        };
+        let mut g = DEVICES.lock();
+        if g.capacity() < want {
+            for e in g.iter() {
+                // Within the capacity just allocated: cannot fail.
+                let _ = bigger.push_within_capacity(*e);
+            }
+            core::mem::swap(&mut *g, &mut bigger);
+        }
+    }
+}
+
+/// Drops one user of a hypervisor device; the entry goes with its last user.
+#[no_mangle]
+extern "C" fn hvir_rs_device_remove(devid: u64) {
+    let mut g = DEVICES.lock();
+    if let Some(i) = g.iter().position(|e| e.id == devid) {
+        let last = g.get_mut(i).is_some_and(|e| {
+            e.users = e.users.saturating_sub(1);
+            e.users == 0
+        });
+        if last {
+            let _ = g.remove(i);
+        }
+    }
+}
+
+/// Whether the module is in use: a paging domain exists, or a device is not in the default
+/// domain.
+#[no_mangle]
+extern "C" fn hvir_rs_in_use() -> bool {
+    LIVE_DOMAINS.load(Ordering::Relaxed) != 0 || devices_in_use(&Devices)
 }
 
 #[no_mangle]
@@ -320,6 +469,11 @@ impl Registration {
             pr_err!("hv_iommu_max_domains={max}: must be 1..{}\n", i32::MAX);
             return Err(EINVAL);
         }
+        // SAFETY: called once, at module load, before anything can use them.
+        unsafe {
+            DEVICES.init();
+            QUARANTINE.init();
+        }
         // SAFETY: no preconditions; undone in `drop`.
         let ret = unsafe { shim::hvir_register() };
         if ret != 0 {
@@ -335,6 +489,18 @@ impl Drop for Registration {
     fn drop(&mut self) {
         // SAFETY: registered in `new`; unregistering twice is a no-op in the shim.
         unsafe { shim::hvir_unregister() };
+        // No domain of the IOMMU core is left (the module could not be unloaded otherwise):
+        // a last try for the quarantined ones, then their state goes; the hypervisor keeps
+        // what it refused to delete.
+        retry_quarantine();
+        let q = core::mem::take(&mut *QUARANTINE.lock());
+        for d in q.iter() {
+            pr_err!("domain {}: still held by the hypervisor at unload\n", d.id);
+        }
+        drop(q);
+        boundary::drain_reserve();
+        // SAFETY: nothing allocates or frees ids any more.
+        unsafe { shim::hvir_ids_destroy() };
     }
 }
 
@@ -405,30 +571,56 @@ mod tests {
     const TEST_DOMAIN: u32 = 0x8000_0001;
     const PAGE: u64 = 4096;
 
+    /// A test domain in the hypervisor; dropping it unmaps everything and deletes it, so that a
+    /// failed assertion (which returns from the case) leaves nothing behind.
+    struct TestDomain(Pin<KBox<Domain>>);
+
+    impl TestDomain {
+        fn new() -> Option<Self> {
+            let d = KBox::pin_init(
+                pin_init!(Domain {
+                    table <- new_spinlock_irq!(PageTable::new()),
+                    broken: AtomicBool::new(false),
+                    id: TEST_DOMAIN,
+                }),
+                GFP_KERNEL,
+            )
+            .ok()?;
+            let flags = CreateDomainFlags {
+                forward_progress_required: true,
+                inherit_owning_vtl: false,
+            };
+            Hv::new(&HvBackend)
+                .create_domain(DeviceDomain::own_s2(TEST_DOMAIN), flags)
+                .ok()?;
+            Some(Self(d))
+        }
+    }
+
+    impl Drop for TestDomain {
+        fn drop(&mut self) {
+            if !teardown(&self.0) {
+                pr_err!("test domain {} left in the hypervisor\n", TEST_DOMAIN);
+            }
+        }
+    }
+
     /// The driver's paging-domain code in the kernel (shadow under `SpinLockIrq`, kernel
     /// allocations, the hypercall backend): map, exact translation, overlap refused, partial
-    /// unmaps that split a mapping, and teardown.
+    /// unmaps that split a mapping, and teardown. Only on the simulated hypervisor: on a real
+    /// host this suite, which runs at every load, must not create hypervisor domains.
     #[test]
     fn map_translate_and_partial_unmap() {
+        if boundary::kunit_skip_unless_simulated() {
+            return;
+        }
         let hv = Hv::new(&HvBackend);
-        let shadow = KBox::pin_init(
-            pin_init!(Shadow {
-                table <- new_spinlock_irq!(PageTable::new()),
-                id: TEST_DOMAIN,
-            }),
-            GFP_KERNEL,
-        );
-        assert!(shadow.is_ok());
-        let Ok(shadow) = shadow else {
+        let t = TestDomain::new();
+        assert!(t.is_some());
+        let Some(t) = t else {
             return;
         };
-        let flags = CreateDomainFlags {
-            forward_progress_required: true,
-            inherit_owning_vtl: false,
-        };
-        let target = DeviceDomain::own_s2(TEST_DOMAIN);
-        assert_eq!(hv.create_domain(target, flags), Ok(()));
-        let d = PagingDomain::new(TEST_DOMAIN, &*shadow);
+        let d = PagingDomain::new(TEST_DOMAIN, &*t.0);
         let (iova, pa, rw) = (0x1_0000_0000u64, 0x4000_0000u64, IOMMU_READ | IOMMU_WRITE);
 
         assert_eq!(d.map(&hv, iova, pa, 600, rw, Context::Sleepable), Ok(()));
@@ -440,15 +632,15 @@ mod tests {
         assert_eq!(over, Err(errno::EEXIST));
         assert_eq!(d.mapped(), 600);
         // A hole in the middle of the one mapping.
-        assert_eq!(d.unmap(&hv, iova + 100 * PAGE, 10, Context::Atomic), 10);
+        assert_eq!(d.unmap(&hv, iova + 100 * PAGE, 10), 10);
         assert_eq!(d.iova_to_phys(iova + 100 * PAGE), 0);
         assert_eq!(d.iova_to_phys(iova + 110 * PAGE), pa + 110 * PAGE);
         assert_eq!(d.iova_to_phys(iova + 99 * PAGE), pa + 99 * PAGE);
         // An unmap stops at the hole.
-        assert_eq!(d.unmap(&hv, iova, 600, Context::Sleepable), 100);
+        assert_eq!(d.unmap(&hv, iova, 600), 100);
         assert_eq!(d.mapped(), 490);
         assert_eq!(d.unmap_all(&hv), 0);
         assert_eq!(d.mapped(), 0);
-        assert_eq!(hv.delete_domain(target), Ok(()));
+        assert!(!d.is_broken());
     }
 }

@@ -40,6 +40,8 @@ MODULE_PARM_DESC(hv_iommu_max_domains,
 /* The x86 MSI window, reserved in every paging domain. */
 #define HVIR_MSI_START	0xfee00000UL
 #define HVIR_MSI_SIZE	0x100000UL
+/* Domain ids tried when CREATE_DEVICE_DOMAIN says the id is taken. */
+#define HVIR_CREATE_TRIES	8
 /* Device addresses are 48 bits (the hypervisor's page-table reach). */
 #define HVIR_IOVA_END	((1ULL << 48) - 1)
 
@@ -51,12 +53,12 @@ struct hvir_domain {
 };
 
 /*
- * Per-device state (dev_iommu_priv). devid and placement are serialised by
- * the group mutex; the list by hvir_devs_lock.
+ * Per-function state (dev_iommu_priv). Where the hypervisor device is placed
+ * is tracked on the Rust side per hypervisor device id (functions that alias
+ * to one requester id share it). The list is protected by hvir_devs_lock.
  */
 struct hvir_dev {
 	u64 devid;
-	u64 placement;
 	/* In hv_iommu_dma: no identity requirement for the default domain. */
 	bool may_translate;
 	struct device *dev;
@@ -100,7 +102,8 @@ static int hvir_attach_dev(struct iommu_domain *domain, struct device *dev,
 
 	if (!hd)
 		return -ENODEV;
-	return hvir_rs_attach(hd->devid, &hd->placement, to_hvir(domain)->id);
+	return hvir_rs_attach(hd->devid, to_hvir(domain)->id, to_hvir(domain)->rs,
+			      old ? to_hvir(old)->rs : NULL);
 }
 
 static const struct iommu_domain_ops hvir_special_ops = {
@@ -154,8 +157,9 @@ static void hvir_domain_free(struct iommu_domain *domain)
 {
 	struct hvir_domain *d = to_hvir(domain);
 
-	hvir_rs_domain_free(d->rs);
-	ida_free(&hvir_ida, d->id);
+	/* A domain the hypervisor keeps is quarantined with its id. */
+	if (hvir_rs_domain_free(d->rs))
+		ida_free(&hvir_ida, d->id);
 	kfree(d);
 }
 
@@ -172,7 +176,7 @@ hvir_domain_alloc_paging_flags(struct device *dev, u32 flags,
 			       const struct iommu_user_data *user_data)
 {
 	struct hvir_domain *d;
-	int id, err = -ENOMEM;
+	int id, tries, err = -ENOMEM;
 
 	/* No nesting, dirty tracking or PASID: S2 domains only. */
 	if (flags || user_data)
@@ -180,21 +184,31 @@ hvir_domain_alloc_paging_flags(struct device *dev, u32 flags,
 	d = kzalloc_obj(*d);
 	if (!d)
 		return ERR_PTR(-ENOMEM);
-	/* Never 0 (default domain) or U32_MAX (NULL domain). */
-	id = ida_alloc_range(&hvir_ida, 1, hv_iommu_max_domains, GFP_KERNEL);
-	if (id < 0) {
-		if (id == -ENOSPC)
-			dev_warn_ratelimited(dev, "no free domain id (hv_iommu_max_domains=%u)\n",
-					     hv_iommu_max_domains);
-		kfree(d);
-		return ERR_PTR(id);
-	}
-	d->id = id;
-	d->rs = hvir_rs_domain_new(id, &err);
-	if (!d->rs) {
-		ida_free(&hvir_ida, id);
-		kfree(d);
-		return ERR_PTR(err);
+	for (tries = 0; ; tries++) {
+		/* Never 0 (default domain) or U32_MAX (NULL domain). */
+		id = ida_alloc_range(&hvir_ida, 1, hv_iommu_max_domains, GFP_KERNEL);
+		if (id < 0) {
+			if (id == -ENOSPC)
+				dev_warn_ratelimited(dev, "no free domain id (hv_iommu_max_domains=%u)\n",
+						     hv_iommu_max_domains);
+			kfree(d);
+			return ERR_PTR(id);
+		}
+		d->id = id;
+		d->rs = hvir_rs_domain_new(id, &err);
+		if (d->rs)
+			break;
+		/*
+		 * -EACCES: the hypervisor already has a domain with this id (one
+		 * we failed to delete before a reload, or not ours). Keep the id
+		 * allocated so that it is never tried again, and take the next.
+		 */
+		if (err != -EACCES || tries >= HVIR_CREATE_TRIES) {
+			ida_free(&hvir_ida, id);
+			kfree(d);
+			return ERR_PTR(err);
+		}
+		dev_warn(dev, "domain id %d is taken in the hypervisor; skipped\n", id);
 	}
 	/* iommufd uses the domain as returned; the core overwrites the type. */
 	d->domain.type = IOMMU_DOMAIN_UNMANAGED;
@@ -327,6 +341,7 @@ static struct iommu_device *hvir_probe_device(struct device *dev)
 {
 	struct pci_dev *pdev;
 	struct hvir_dev *hd;
+	int ret;
 
 	if (!dev_is_pci(dev))
 		return ERR_PTR(-ENODEV);
@@ -359,8 +374,11 @@ static struct iommu_device *hvir_probe_device(struct device *dev)
 	}
 	hd->may_translate = hvir_rs_skip(hv_iommu_dma, pci_domain_nr(pdev->bus),
 					 pdev->bus->number, pdev->devfn);
-	/* At boot every device is in the hypervisor's default domain. */
-	hd->placement = 0;
+	ret = hvir_rs_device_add(hd->devid);
+	if (ret) {
+		kfree(hd);
+		return ERR_PTR(ret);
+	}
 	hd->dev = dev;
 	spin_lock(&hvir_devs_lock);
 	list_add_tail(&hd->node, &hvir_devs);
@@ -377,6 +395,7 @@ static void hvir_release_device(struct device *dev)
 		spin_lock(&hvir_devs_lock);
 		list_del(&hd->node);
 		spin_unlock(&hvir_devs_lock);
+		hvir_rs_device_remove(hd->devid);
 	}
 	/* The core frees dev->iommu (and with it the priv pointer) next. */
 	kfree(hd);
@@ -463,8 +482,9 @@ static void hvir_unregister_locked(void)
 /*
  * The release control: unregisters the IOMMU so that the module can be
  * unloaded (the IOMMU core holds a module reference per claimed device).
- * -EBUSY while a claimed device is bound to a driver or attached to anything
- * but the identity domain; nothing changes then.
+ * -EBUSY while a paging domain exists (the core would call into the module
+ * to free it), a device is attached to anything but the identity domain, or
+ * a claimed device is bound to a driver; nothing changes then.
  */
 int hvir_release(void)
 {
@@ -472,9 +492,14 @@ int hvir_release(void)
 	int ret = 0;
 
 	mutex_lock(&hvir_reg_lock);
+	if (hvir_rs_in_use()) {
+		pr_info("hyperv_iommu_root: a domain or an attached device exists; the IOMMU stays registered\n");
+		mutex_unlock(&hvir_reg_lock);
+		return -EBUSY;
+	}
 	spin_lock(&hvir_devs_lock);
 	list_for_each_entry(hd, &hvir_devs, node) {
-		if (hd->placement != 0 || READ_ONCE(hd->dev->driver)) {
+		if (READ_ONCE(hd->dev->driver)) {
 			dev_info(hd->dev, "in use: the IOMMU stays registered\n");
 			ret = -EBUSY;
 			break;
@@ -492,5 +517,14 @@ void hvir_unregister(void)
 	mutex_lock(&hvir_reg_lock);
 	hvir_unregister_locked();
 	mutex_unlock(&hvir_reg_lock);
+}
+
+void hvir_id_free(u32 id)
+{
+	ida_free(&hvir_ida, id);
+}
+
+void hvir_ids_destroy(void)
+{
 	ida_destroy(&hvir_ida);
 }
