@@ -12,7 +12,8 @@
 # 3. VM (test kernel, TCG): tools/testing/selftests/mshv-passthru/plans/all.plan
 #    (module load/unload, KUnit, the project's kselftests, the upstream
 #    iommufd suite, kmemleak, splat detection on every step);
-# 4. VM: the runner's own self-test (runner-selftest.plan), which must go red
+# 4. VM, booted with two functions behind a PCIe-to-PCI bridge: alias.plan;
+# 5. VM: the runner's own self-test (runner-selftest.plan), which must go red
 #    on each kind of failure it is meant to catch.
 
 source "$(dirname "$0")/lib.sh"
@@ -122,6 +123,9 @@ vm_plan() { # plan [run.sh options]
 }
 
 vm_plan all.plan
+# Two functions behind a PCIe-to-PCI bridge (one hypervisor device id).
+MSHV_QEMU_OPTS="-device pci-testdev -device pcie-pci-bridge,id=br0,bus=pcie.0,addr=0x10 \
+-device pci-testdev,bus=br0,addr=1 -device pci-testdev,bus=br0,addr=2" vm_plan alias.plan
 vm_plan runner-selftest.plan --append "rcupdate.rcu_cpu_stall_timeout=3 rcupdate.rcu_cpu_stall_suppress_at_boot=1"
 
 finish

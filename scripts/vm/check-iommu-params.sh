@@ -33,11 +33,12 @@ fail() { echo "FAIL: $*"; bad=1; }
 unload() { echo 1 >"$rel" && rmmod hyperv_iommu_root || fail "unload"; }
 calls() { awk -v c="$1" '$1 == c { sub("calls=", "", $2); print $2 }' "$stats"; }
 
-# The skip list matches.
+# The skip list matches (and says so in the log of this load).
+mark=$(kmsg_mark)
 insmod "$ko" "hv_iommu_skip=(${bdf})" || fail "insmod with hv_iommu_skip"
 if [[ -e $dev/iommu_group ]]; then
 	fail "$bdf claimed although in hv_iommu_skip"
-elif ! dmesg | grep -q "$bdf: not claimed (hv_iommu_skip)"; then
+elif ! kmsg_since "$mark" | grep -q "$bdf: not claimed (hv_iommu_skip)"; then
 	fail "no log line for the skipped $bdf"
 else
 	echo "ok: hv_iommu_skip=($bdf): not claimed"

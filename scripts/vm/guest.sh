@@ -18,6 +18,10 @@
 #   vfio-device VENDOR:DEVICE    bind the first PCI function with that id to
 #                                vfio-pci and export VFIO_SELFTESTS_BDF for
 #                                the steps after it
+#   vfio-group VENDOR:DEVICE     the same for every function with that id in
+#                                the first IOMMU group that holds two or more
+#                                of them (functions that alias to one
+#                                requester id); exports the first one's BDF
 #   kmemleak                     scan for leaks; any suspected leak fails
 #   expect-red WHAT              the next step must be flagged (runner self-test)
 #
@@ -35,6 +39,7 @@ mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 export PATH=$PATH:/usr/sbin:/sbin
 export MSHV_PT_TOP=$TOP
 export KSFT_DIR=$KSFT
+export MSHV_STEPS=$STEPS
 
 kmsg() { echo "$*" >/dev/kmsg; }
 
@@ -133,6 +138,39 @@ run_step() {
 				echo "$bdf ($1): binding to vfio-pci failed" >>"$log"
 				rc=1
 			fi
+		fi
+		;;
+	vfio-group)
+		local want="0x${1%%:*}:0x${1##*:}" x g grp="" bdf
+		local -A members=()
+		for x in /sys/bus/pci/devices/*; do
+			[[ "$(cat "$x/vendor"):$(cat "$x/device")" == "$want" ]] || continue
+			g=$(basename "$(readlink "$x/iommu_group")")
+			members[$g]+=" $(basename "$x")"
+		done
+		for g in $(printf '%s\n' "${!members[@]}" | sort -n); do
+			if (($(wc -w <<<"${members[$g]}") > 1)); then
+				grp=$g
+				break
+			fi
+		done
+		if [[ -z $grp ]]; then
+			echo "no IOMMU group with two functions $1" >"$log"
+			rc=2
+		else
+			for bdf in ${members[$grp]}; do
+				x=/sys/bus/pci/devices/$bdf
+				echo vfio-pci >"$x/driver_override"
+				[[ -e $x/driver ]] && echo "$bdf" >"$x/driver/unbind"
+				echo "$bdf" >/sys/bus/pci/drivers_probe 2>>"$log"
+				if [[ $(basename "$(readlink "$x/driver")") != vfio-pci ]]; then
+					echo "$bdf ($1): binding to vfio-pci failed" >>"$log"
+					rc=1
+				fi
+			done
+			bdf=$(awk '{ print $1 }' <<<"${members[$grp]}")
+			export VFIO_SELFTESTS_BDF=$bdf
+			echo "group $grp:${members[$grp]} bound to vfio-pci; VFIO_SELFTESTS_BDF=$bdf" >>"$log"
 		fi
 		;;
 	expect-red)

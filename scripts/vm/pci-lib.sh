@@ -16,9 +16,36 @@ pci_function() {
 	return 1
 }
 
-# pci_devid SSSS:BB:DD.F: the hypervisor's PCI-type device id of a function
-# without DMA alias, as the simulator's dump prints it.
+# pci_devid SSSS:BB:DD.F: the hypervisor's device id of a function, as
+# mshv_hvcall computes it for the IOMMU driver and the simulator alike (DMA
+# aliases included); needs mshv_hvcall loaded.
 pci_devid() {
-	local b=$1
-	printf '0x%016x' $((1 << 62 | 0x${b:0:4} << 16 | 0x${b:5:2} << 8 | 0x${b:8:2} << 3 | 0x${b:11:1}))
+	awk -v b="$1" '$1 == b { print $2; found = 1 } END { exit !found }' \
+		/sys/kernel/debug/mshv_hvcall/pci_ids
+}
+
+# kmsg_mark: writes a unique marker line to the kernel log and prints it, for
+# kmsg_since.
+kmsg_mark() {
+	local m="mshv-mark $$-$RANDOM-$(date +%s%N)"
+	echo "$m" >/dev/kmsg
+	echo "$m"
+}
+
+# kmsg_since MARKER: the kernel log after the line MARKER (nothing if the
+# marker is not found), so that a check sees only what its own step logged.
+kmsg_since() {
+	dmesg | awk -v m="$1" 'found { print } index($0, m) { found = 1 }'
+}
+
+# step_kmsg PATTERN: the kernel log of the newest plan step whose line
+# matches PATTERN (grep -E), between its "mshv-step N begin" and "end".
+step_kmsg() {
+	local f n=""
+	for f in "${MSHV_STEPS:?}"/*.step; do
+		grep -qE -- "$1" "$f" && n=$(basename "$f" .step)
+	done
+	[[ -n $n ]] || return 1
+	dmesg | awk -v b="mshv-step $n begin" -v e="mshv-step $n end" \
+		'index($0, e) { on = 0 } on { print } index($0, b) { on = 1 }'
 }

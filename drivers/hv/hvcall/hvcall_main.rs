@@ -42,6 +42,7 @@ pub mod boundary;
 pub mod kalloc;
 
 use hvpt::calls::InputPage;
+use hvpt::device_id::{pci_device_id, DmaAlias, PciRid, ShadowBusRange};
 use hvpt::sim::Sim;
 use hvpt::simctl::Command;
 use kalloc::KernelAlloc;
@@ -76,7 +77,7 @@ mod shim {
         pub(super) fn mshv_hvcall_sim_ctx() -> *mut c_void;
         pub(super) fn mshv_hvcall_free_pfns(pfns: *const u64, count: u32);
         pub(super) fn mshv_hvcall_list_pci_ids(
-            cb: unsafe extern "C" fn(ctx: *mut c_void, id: u64),
+            cb: unsafe extern "C" fn(ctx: *mut c_void, bdf: u32, id: u64),
             ctx: *mut c_void,
         );
     }
@@ -142,16 +143,37 @@ fn give_back(pfn: u64) {
     unsafe { shim::mshv_hvcall_free_pfns(&pfn, 1) };
 }
 
-/// The PCI-type ids of every PCI function (their own requester ids): the devices the simulated
-/// hypervisor knows, as Hyper-V knows the hardware. Sleeps.
-fn pci_ids() -> KVec<u64> {
+/// The PCI-type device id from the DMA-alias walk's result (`mshv_hvcall_pci_devid()`).
+#[no_mangle]
+extern "C" fn mshv_hvcall_rs_pci_devid(
+    segment: u16,
+    rid: u16,
+    alias: bool,
+    alias_rid: u16,
+    pcix: bool,
+    secondary: u8,
+    subordinate: u8,
+) -> u64 {
+    let a = DmaAlias {
+        alias_rid: alias.then_some(PciRid(alias_rid)),
+        pcix_bridge_range: pcix.then_some(ShadowBusRange {
+            secondary,
+            subordinate,
+        }),
+    };
+    pci_device_id(segment, PciRid(rid), a).encode()
+}
+
+/// The PCI-type ids of every PCI function (`mshv_hvcall_pci_devid()`, aliases shared): the
+/// devices the simulated hypervisor knows, as Hyper-V knows the hardware. Sleeps.
+fn pci_ids() -> KVec<(u32, u64)> {
     /// # Safety
     ///
-    /// `ctx` must point to a live, exclusively borrowed `KVec<u64>`.
-    unsafe extern "C" fn add(ctx: *mut c_void, id: u64) {
+    /// `ctx` must point to a live, exclusively borrowed `KVec<(u32, u64)>`.
+    unsafe extern "C" fn add(ctx: *mut c_void, bdf: u32, id: u64) {
         // SAFETY: by the function's safety requirements.
-        let v = unsafe { &mut *ctx.cast::<KVec<u64>>() };
-        if v.push(id, GFP_KERNEL).is_err() {
+        let v = unsafe { &mut *ctx.cast::<KVec<(u32, u64)>>() };
+        if v.push((bdf, id), GFP_KERNEL).is_err() {
             pr_warn!("simulator: cannot list device {:#x}\n", id);
         }
     }
@@ -163,12 +185,32 @@ fn pci_ids() -> KVec<u64> {
     v
 }
 
+/// `mshv_hvcall/pci_ids`: each PCI function (`SSSS:BB:DD.F`) and its hypervisor device id, the
+/// one definition that tests and scripts read instead of computing ids themselves.
+fn show_pci_ids(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    for (bdf, id) in pci_ids().iter() {
+        writeln!(
+            f,
+            "{:04x}:{:02x}:{:02x}.{:x} {:#018x}",
+            bdf >> 16,
+            (bdf >> 8) & 0xff,
+            (bdf >> 3) & 0x1f,
+            bdf & 7,
+            id
+        )?;
+    }
+    Ok(())
+}
+
 /// Puts the simulator back in its boot state: fresh, with `ids` attached to the default domain.
-fn reboot(sim: &mut Sim<KernelAlloc>, ids: &[u64]) -> Result {
+fn reboot(sim: &mut Sim<KernelAlloc>, ids: &[(u32, u64)]) -> Result {
     sim.reset(&mut give_back).map_err(boundary::kerr)?;
-    for &id in ids {
+    for &(_, id) in ids {
         let dev = hvpt::device_id::DeviceId::decode(id).map_err(|_| EINVAL)?;
-        sim.add_device(dev).map_err(boundary::kerr)?;
+        // Functions behind a PCIe-to-PCI bridge are one device to the hypervisor.
+        if sim.attachment(dev).is_none() {
+            sim.add_device(dev).map_err(boundary::kerr)?;
+        }
     }
     Ok(())
 }
@@ -296,6 +338,9 @@ struct HvCall {
     /// `mshv_hvcall/control`: simulator commands (`hvpt::simctl`).
     #[pin]
     control: File<SimRef>,
+    /// `mshv_hvcall/pci_ids`: PCI functions and their hypervisor device ids.
+    #[pin]
+    pci_ids: File<()>,
     _debugfs: Dir,
 }
 
@@ -320,6 +365,7 @@ impl kernel::InPlaceModule for HvCall {
             dump <- debugfs.read_callback_file(c"dump", sim.clone(), &show_dump),
             stats <- debugfs.read_callback_file(c"stats", sim.clone(), &show_stats),
             control <- debugfs.write_callback_file(c"control", sim, &write_control),
+            pci_ids <- debugfs.read_callback_file(c"pci_ids", (), &show_pci_ids),
             _debugfs: debugfs,
         })
     }

@@ -183,6 +183,109 @@ void *mshv_hvcall_sim_ctx(void)
 }
 EXPORT_SYMBOL_GPL(mshv_hvcall_sim_ctx);
 
+struct mshv_pt_alias {
+	struct pci_dev *bridge;
+	u16 rid;
+};
+
+/* As hv_build_devid_type_pci(): the last alias on another bus wins. */
+static int mshv_pt_alias_cb(struct pci_dev *pdev, u16 alias, void *data)
+{
+	struct mshv_pt_alias *a = data;
+	u8 bus = PCI_BUS_NUM(a->rid);
+
+	if (pdev->bus->number != bus || PCI_BUS_NUM(alias) != bus) {
+		a->bridge = pdev;
+		a->rid = alias;
+	}
+	return 0;
+}
+
+/*
+ * pci_for_each_dma_alias() is not exported to modules in 7.3 (it is absent
+ * from Module.symvers; the in-tree IOMMU drivers are built in). This is its
+ * walk (drivers/pci/search.c) without pci_real_dma_dev() (only VMD
+ * overrides it; not exported either). 256 devfns on a bus (MAX_NR_DEVFNS).
+ * It stays in C: it reads struct pci_dev and bridge config space, for which
+ * 7.3 has no Rust abstraction.
+ */
+typedef int (*mshv_pt_alias_fn)(struct pci_dev *pdev, u16 alias, void *data);
+
+static void mshv_pt_walk_dma_aliases(struct pci_dev *pdev, mshv_pt_alias_fn fn,
+				  void *data)
+{
+	struct pci_bus *bus;
+
+	fn(pdev, pci_dev_id(pdev), data);
+	if (unlikely(pdev->dma_alias_mask)) {
+		unsigned int devfn;
+
+		for_each_set_bit(devfn, pdev->dma_alias_mask, 256)
+			fn(pdev, PCI_DEVID(pdev->bus->number, devfn), data);
+	}
+	for (bus = pdev->bus; !pci_is_root_bus(bus); bus = bus->parent) {
+		struct pci_dev *tmp = bus->self;
+
+		if (!tmp)
+			continue;
+		if (tmp->dev_flags & PCI_DEV_FLAGS_BRIDGE_XLATE_ROOT)
+			return;
+		if (pci_is_pcie(tmp)) {
+			switch (pci_pcie_type(tmp)) {
+			case PCI_EXP_TYPE_ROOT_PORT:
+			case PCI_EXP_TYPE_UPSTREAM:
+			case PCI_EXP_TYPE_DOWNSTREAM:
+				continue;
+			case PCI_EXP_TYPE_PCI_BRIDGE:
+				if (tmp->dev_flags & PCI_DEV_FLAGS_PCI_BRIDGE_NO_ALIAS)
+					continue;
+				fn(tmp, PCI_DEVID(tmp->subordinate->number,
+						  PCI_DEVFN(0, 0)), data);
+				continue;
+			case PCI_EXP_TYPE_PCIE_BRIDGE:
+				fn(tmp, pci_dev_id(tmp), data);
+				continue;
+			}
+		} else if (tmp->dev_flags & PCI_DEV_FLAG_PCIE_BRIDGE_ALIAS) {
+			fn(tmp, PCI_DEVID(tmp->subordinate->number,
+					  PCI_DEVFN(0, 0)), data);
+		} else {
+			fn(tmp, pci_dev_id(tmp), data);
+		}
+	}
+}
+
+u64 mshv_hvcall_pci_devid(struct pci_dev *pdev)
+{
+	u16 rid = pci_dev_id(pdev);
+	struct mshv_pt_alias a = { .bridge = NULL, .rid = rid };
+	u8 sec = 0, sub = 0;
+	bool pcix = false;
+	int pos;
+
+	mshv_pt_walk_dma_aliases(pdev, mshv_pt_alias_cb, &a);
+	if (a.bridge) {
+		pos = pci_find_capability(a.bridge, PCI_CAP_ID_PCIX);
+		if (pos) {
+			u16 status;
+
+			pci_read_config_word(a.bridge, pos + PCI_X_BRIDGE_SSTATUS,
+					     &status);
+			/* Non-zero frequency: the bridge runs in PCI-X mode. */
+			if (status & PCI_X_SSTATUS_FREQ) {
+				pcix = true;
+				pci_read_config_byte(a.bridge, PCI_SECONDARY_BUS,
+						     &sec);
+				pci_read_config_byte(a.bridge, PCI_SUBORDINATE_BUS,
+						     &sub);
+			}
+		}
+	}
+	return mshv_hvcall_rs_pci_devid(pci_domain_nr(pdev->bus), rid, !!a.bridge,
+				 a.rid, pcix, sec, sub);
+}
+EXPORT_SYMBOL_GPL(mshv_hvcall_pci_devid);
+
 void mshv_hvcall_kunit_skip(const char *reason)
 {
 #if IS_ENABLED(CONFIG_KUNIT)
@@ -198,8 +301,8 @@ void mshv_hvcall_list_pci_ids(mshv_hvcall_id_cb_t cb, void *ctx)
 {
 	struct pci_dev *pdev = NULL;
 
-	/* PCI-type ids (type 1 in bits 62..63): segment << 16 | requester id. */
+	/* As the hypervisor sees them: aliasing functions share one id. */
 	for_each_pci_dev(pdev)
-		cb(ctx, BIT_ULL(62) | (u64)pci_domain_nr(pdev->bus) << 16 |
-		   pci_dev_id(pdev));
+		cb(ctx, (u32)pci_domain_nr(pdev->bus) << 16 | pci_dev_id(pdev),
+		   mshv_hvcall_pci_devid(pdev));
 }

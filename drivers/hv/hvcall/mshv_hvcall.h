@@ -46,6 +46,18 @@ s64 mshv_hvcall_pages_out(void);
 /* The simulator context, or NULL when the backend is native (tests only). */
 void *mshv_hvcall_sim_ctx(void);
 
+struct pci_dev;
+
+/*
+ * The hypervisor's PCI-type device id of @pdev (hv_build_devid_type_pci()
+ * of the seed series): segment and requester id, where the requester id is
+ * the last DMA alias on another bus (functions behind a PCIe-to-PCI bridge
+ * share the bridge's), with the shadow bus range of a PCI-X bridge. The one
+ * definition of device ids: the IOMMU driver and the simulated hypervisor
+ * both use it.
+ */
+u64 mshv_hvcall_pci_devid(struct pci_dev *pdev);
+
 /*
  * Marks the running KUnit case skipped with @reason (no-op outside a KUnit
  * case): for cases that need the simulated hypervisor and must not touch a
@@ -70,11 +82,17 @@ int mshv_hvcall_native_probe(void);
 int mshv_hvcall_setup(mshv_hvcall_sim_t sim, void *sim_ctx);
 
 /*
- * Calls @cb with the PCI-type device id (own requester id, no alias) of
- * every PCI function: the devices the simulated hypervisor knows. Sleeps.
+ * Calls @cb with the segment and requester id (@bdf: segment << 16 | rid) and
+ * the PCI-type device id (mshv_hvcall_pci_devid()) of every PCI function: the
+ * devices the simulated hypervisor knows; aliasing functions give the same
+ * id. Sleeps.
  */
-typedef void (*mshv_hvcall_id_cb_t)(void *ctx, u64 id);
+typedef void (*mshv_hvcall_id_cb_t)(void *ctx, u32 bdf, u64 id);
 void mshv_hvcall_list_pci_ids(mshv_hvcall_id_cb_t cb, void *ctx);
+
+/* Implemented in Rust (hvcall_main.rs): encodes a PCI-type device id. */
+u64 mshv_hvcall_rs_pci_devid(u16 segment, u16 rid, bool alias, u16 alias_rid,
+			     bool pcix, u8 secondary, u8 subordinate);
 
 /* Undoes mshv_hvcall_setup(); no call may be in flight. */
 void mshv_hvcall_teardown(void);

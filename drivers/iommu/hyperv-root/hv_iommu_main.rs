@@ -38,7 +38,7 @@ pub mod kalloc;
 
 use boundary::HvBackend;
 use hvpt::abi::{CreateDomainFlags, DeviceDomain};
-use hvpt::device_id::{pci_device_id, DeviceId, DmaAlias, LogicalId, PciRid, ShadowBusRange};
+use hvpt::device_id::{DeviceId, LogicalId};
 use hvpt::iommu::{
     attach_device, devices_in_use, fence_domain, DeviceEntry, DeviceTable, DomainState,
     PagingDomain, RequestCounts,
@@ -405,26 +405,6 @@ extern "C" fn hvir_rs_in_use() -> bool {
     LIVE_DOMAINS.load(Ordering::Relaxed) != 0 || devices_in_use(&Devices)
 }
 
-#[no_mangle]
-extern "C" fn hvir_rs_pci_devid(
-    segment: u16,
-    rid: u16,
-    alias: bool,
-    alias_rid: u16,
-    pcix: bool,
-    secondary: u8,
-    subordinate: u8,
-) -> u64 {
-    let a = DmaAlias {
-        alias_rid: alias.then_some(PciRid(alias_rid)),
-        pcix_bridge_range: pcix.then_some(ShadowBusRange {
-            secondary,
-            subordinate,
-        }),
-    };
-    pci_device_id(segment, PciRid(rid), a).encode()
-}
-
 /// The L1VH logical device id of function `devfn` on the pci-hyperv bus whose VMBus instance GUID
 /// is `guid` (16 bytes).
 ///
@@ -498,6 +478,8 @@ impl Drop for Registration {
             pr_err!("domain {}: still held by the hypervisor at unload\n", d.id);
         }
         drop(q);
+        // Every claimed function was released by the unregistration; the table's storage goes.
+        drop(core::mem::take(&mut *DEVICES.lock()));
         boundary::drain_reserve();
         // SAFETY: nothing allocates or frees ids any more.
         unsafe { shim::hvir_ids_destroy() };

@@ -21,6 +21,7 @@
 #include <asm/mshyperv.h>
 
 #include "hv_iommu.h"
+#include "mshv_hvcall.h"
 
 static char hv_iommu_skip[256];
 module_param_string(hv_iommu_skip, hv_iommu_skip, sizeof(hv_iommu_skip), 0444);
@@ -220,105 +221,6 @@ hvir_domain_alloc_paging_flags(struct device *dev, u32 flags,
 	return &d->domain;
 }
 
-struct hvir_alias {
-	struct pci_dev *bridge;
-	u16 rid;
-};
-
-/* As hv_build_devid_type_pci(): the last alias on another bus wins. */
-static int hvir_alias_cb(struct pci_dev *pdev, u16 alias, void *data)
-{
-	struct hvir_alias *a = data;
-	u8 bus = PCI_BUS_NUM(a->rid);
-
-	if (pdev->bus->number != bus || PCI_BUS_NUM(alias) != bus) {
-		a->bridge = pdev;
-		a->rid = alias;
-	}
-	return 0;
-}
-
-/*
- * pci_for_each_dma_alias() is not exported to modules in 7.3; this is its
- * walk (drivers/pci/search.c) without pci_real_dma_dev() (only VMD
- * overrides it; not exported either). 256 devfns on a bus (MAX_NR_DEVFNS).
- */
-typedef int (*hvir_alias_fn)(struct pci_dev *pdev, u16 alias, void *data);
-
-static void hvir_walk_dma_aliases(struct pci_dev *pdev, hvir_alias_fn fn,
-				  void *data)
-{
-	struct pci_bus *bus;
-
-	fn(pdev, pci_dev_id(pdev), data);
-	if (unlikely(pdev->dma_alias_mask)) {
-		unsigned int devfn;
-
-		for_each_set_bit(devfn, pdev->dma_alias_mask, 256)
-			fn(pdev, PCI_DEVID(pdev->bus->number, devfn), data);
-	}
-	for (bus = pdev->bus; !pci_is_root_bus(bus); bus = bus->parent) {
-		struct pci_dev *tmp = bus->self;
-
-		if (!tmp)
-			continue;
-		if (tmp->dev_flags & PCI_DEV_FLAGS_BRIDGE_XLATE_ROOT)
-			return;
-		if (pci_is_pcie(tmp)) {
-			switch (pci_pcie_type(tmp)) {
-			case PCI_EXP_TYPE_ROOT_PORT:
-			case PCI_EXP_TYPE_UPSTREAM:
-			case PCI_EXP_TYPE_DOWNSTREAM:
-				continue;
-			case PCI_EXP_TYPE_PCI_BRIDGE:
-				if (tmp->dev_flags & PCI_DEV_FLAGS_PCI_BRIDGE_NO_ALIAS)
-					continue;
-				fn(tmp, PCI_DEVID(tmp->subordinate->number,
-						  PCI_DEVFN(0, 0)), data);
-				continue;
-			case PCI_EXP_TYPE_PCIE_BRIDGE:
-				fn(tmp, pci_dev_id(tmp), data);
-				continue;
-			}
-		} else if (tmp->dev_flags & PCI_DEV_FLAG_PCIE_BRIDGE_ALIAS) {
-			fn(tmp, PCI_DEVID(tmp->subordinate->number,
-					  PCI_DEVFN(0, 0)), data);
-		} else {
-			fn(tmp, pci_dev_id(tmp), data);
-		}
-	}
-}
-
-static u64 hvir_devid(struct pci_dev *pdev)
-{
-	u16 rid = pci_dev_id(pdev);
-	struct hvir_alias a = { .bridge = NULL, .rid = rid };
-	u8 sec = 0, sub = 0;
-	bool pcix = false;
-	int pos;
-
-	hvir_walk_dma_aliases(pdev, hvir_alias_cb, &a);
-	if (a.bridge) {
-		pos = pci_find_capability(a.bridge, PCI_CAP_ID_PCIX);
-		if (pos) {
-			u16 status;
-
-			pci_read_config_word(a.bridge, pos + PCI_X_BRIDGE_SSTATUS,
-					     &status);
-			/* Non-zero frequency: the bridge runs in PCI-X mode. */
-			if (status & PCI_X_SSTATUS_FREQ) {
-				pcix = true;
-				pci_read_config_byte(a.bridge, PCI_SECONDARY_BUS,
-						     &sec);
-				pci_read_config_byte(a.bridge, PCI_SUBORDINATE_BUS,
-						     &sub);
-			}
-		}
-	}
-	return hvir_rs_pci_devid(pci_domain_nr(pdev->bus), rid, !!a.bridge,
-				 a.rid, pcix, sec, sub);
-}
-
 /*
  * L1VH only (never runs on the simulator, which models a root partition):
  * the function must be on a Hyper-V virtual PCI bus, whose host bridge
@@ -370,7 +272,7 @@ static struct iommu_device *hvir_probe_device(struct device *dev)
 			return ERR_PTR(-ENODEV);
 		}
 	} else {
-		hd->devid = hvir_devid(pdev);
+		hd->devid = mshv_hvcall_pci_devid(pdev);
 	}
 	hd->may_translate = hvir_rs_skip(hv_iommu_dma, pci_domain_nr(pdev->bus),
 					 pdev->bus->number, pdev->devfn);

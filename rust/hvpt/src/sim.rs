@@ -342,6 +342,19 @@ impl<A: SimAlloc> Sim<A> {
         }
     }
 
+    /// Creates root domain `id` as if another owner had (tests: an id a driver finds taken).
+    /// `EACCES` if it exists, `EINVAL` for the default and NULL ids.
+    pub fn create_domain(&mut self, id: u32) -> Result<(), Errno> {
+        self.create(DeviceDomain::own_s2(id))
+            .map_err(|s| s.to_errno())
+    }
+
+    /// Deletes root domain `id` (no device attached, nothing mapped).
+    pub fn delete_domain(&mut self, id: u32) -> Result<(), Errno> {
+        self.delete(DeviceDomain::own_s2(id))
+            .map_err(|s| s.to_errno())
+    }
+
     /// Makes memory-consuming calls charged to `partition` fail with `INSUFFICIENT_MEMORY` until
     /// `pages` more pages have been deposited into it (0 clears a pending requirement).
     pub fn require_deposit(&mut self, partition: PartitionId, pages: u64) -> Result<(), Errno> {

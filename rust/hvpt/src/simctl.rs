@@ -16,6 +16,8 @@
 //! partition-destroy <partition-id>
 //! device-add <device-id>
 //! device-remove <device-id>
+//! domain-create <id>
+//! domain-delete <id>
 //! ```
 //!
 //! Numbers are decimal or `0x` hexadecimal. Bad input is `EINVAL` and changes nothing.
@@ -47,6 +49,10 @@ pub enum Command {
     DeviceAdd(DeviceId),
     /// [`Sim::remove_device`].
     DeviceRemove(DeviceId),
+    /// [`Sim::create_domain`]: a root domain the driver did not create.
+    DomainCreate(u32),
+    /// [`Sim::delete_domain`].
+    DomainDelete(u32),
 }
 
 fn number(t: Option<&[u8]>) -> Result<u64, Errno> {
@@ -98,6 +104,8 @@ impl Command {
             b"partition-destroy" => Self::PartitionDestroy(partition(it.next())?),
             b"device-add" => Self::DeviceAdd(device(it.next())?),
             b"device-remove" => Self::DeviceRemove(device(it.next())?),
+            b"domain-create" => Self::DomainCreate(small(it.next())?),
+            b"domain-delete" => Self::DomainDelete(small(it.next())?),
             b"require-deposit" => {
                 let p = partition(it.next())?;
                 Self::RequireDeposit(p, number(it.next())?)
@@ -162,6 +170,8 @@ impl Command {
             Self::PartitionDestroy(p) => sim.destroy_partition(p).map(|_| ()),
             Self::DeviceAdd(d) => sim.add_device(d),
             Self::DeviceRemove(d) => sim.remove_device(d),
+            Self::DomainCreate(id) => sim.create_domain(id),
+            Self::DomainDelete(id) => sim.delete_domain(id),
         }
     }
 }
@@ -197,6 +207,14 @@ mod tests {
         assert_eq!(
             Command::parse(b"require-deposit self 40"),
             Ok(Command::RequireDeposit(PartitionId::SELF, 40))
+        );
+        assert_eq!(
+            Command::parse(b"domain-create 7"),
+            Ok(Command::DomainCreate(7))
+        );
+        assert_eq!(
+            Command::parse(b"domain-delete 0x7"),
+            Ok(Command::DomainDelete(7))
         );
         assert_eq!(
             Command::parse(b"device-add 0x4000000000000300"),

@@ -11,165 +11,24 @@
  * domain_id_exhaustion runs only with hv_iommu_max_domains <= 64, and
  * unmap_more_than_4095_pages only with 2M hugetlb pages reserved.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <unistd.h>
-
-#include <linux/iommufd.h>
-#include <linux/vfio.h>
 
 #include "kselftest_harness.h"
-#include "vfio_cdev.h"
+#include "hv_sim.h"
 
-#define DBG		"/sys/kernel/debug/"
-#define DUMP		DBG "mshv_hvcall/dump"
-#define CONTROL		DBG "mshv_hvcall/control"
-#define HV_STATS	DBG "mshv_hvcall/stats"
 #define DRV_STATS	DBG "hyperv_iommu_root/stats"
 #define MAX_DOMAINS	"/sys/module/hyperv_iommu_root/parameters/hv_iommu_max_domains"
 
-#define PG		4096UL
 #define CODE_DEPOSIT	0x0048
 #define CODE_ATTACH	0x00b2
 #define CODE_MAP	0x00b3
 #define CODE_UNMAP	0x00b4
 #define CODE_DETACH	0x00c4
+#define CODE_DELETE	0x00c5
+#define RELEASE		DBG "hyperv_iommu_root/release"
 /* HV_STATUS_ACCESS_DENIED: the layer returns -EACCES for it. */
 #define ST_DENIED	0x6
-
-/* Writes one command to the simulator's control file; 0 or -errno. */
-static int ctl(const char *cmd)
-{
-	int fd = open(CONTROL, O_WRONLY), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, cmd, strlen(cmd)) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-/* The whole of a debugfs file, NUL-terminated; NULL on error. */
-static char *slurp(const char *path)
-{
-	size_t len = 0, cap = 1 << 16;
-	char *buf = malloc(cap);
-	ssize_t n;
-	int fd;
-
-	if (!buf)
-		return NULL;
-	fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		free(buf);
-		return NULL;
-	}
-	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
-		len += n;
-		if (cap - len < 2) {
-			char *b = realloc(buf, cap * 2);
-
-			if (!b) {
-				n = -1;
-				break;
-			}
-			buf = b;
-			cap *= 2;
-		}
-	}
-	close(fd);
-	if (n < 0) {
-		free(buf);
-		return NULL;
-	}
-	buf[len] = 0;
-	return buf;
-}
-
-/*
- * Where the hypervisor has device @devid: a domain id, or -1 default,
- * -2 null, -3 detached, -4 a partition, -5 unknown device.
- */
-static long where(const char *devid)
-{
-	char *d = slurp(DUMP), *l, key[64];
-	long r = -5;
-
-	if (!d)
-		return -5;
-	snprintf(key, sizeof(key), "device %s ", devid);
-	l = strstr(d, key);
-	if (l) {
-		l += strlen(key);
-		if (!strncmp(l, "domain default", 14))
-			r = -1;
-		else if (!strncmp(l, "domain null", 11))
-			r = -2;
-		else if (!strncmp(l, "detached", 8))
-			r = -3;
-		else if (!strncmp(l, "partition", 9))
-			r = -4;
-		else
-			r = strtol(l + 7, NULL, 10);
-	}
-	free(d);
-	return r;
-}
-
-/* Number of "domain N" lines and, in @ids (up to @max), their ids. */
-static int domains(long *ids, int max)
-{
-	char *d = slurp(DUMP), *l;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	for (l = d; l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
-		if (!strncmp(l, "domain ", 7)) {
-			if (n < max)
-				ids[n] = strtol(l + 7, NULL, 10);
-			n++;
-		}
-	}
-	free(d);
-	return n;
-}
-
-/* A field (" used=", " deposited=") of the root partition's pool line. */
-static long pool_field(const char *field)
-{
-	char *d = slurp(DUMP), *l;
-	long v = -1;
-
-	if (!d)
-		return -1;
-	l = strstr(d, "partition self pool");
-	if (l)
-		l = strstr(l, field);
-	if (l)
-		v = strtol(l + strlen(field), NULL, 10);
-	free(d);
-	return v;
-}
-
-/* Root pool pages in use (page tables, and what the hypervisor consumed). */
-static long pool_used(void)
-{
-	return pool_field(" used=");
-}
-
-static long pool_deposited(void)
-{
-	return pool_field(" deposited=");
-}
 
 struct hv_stat {
 	unsigned long calls, reps, failed;
@@ -211,90 +70,6 @@ static int drv_stat(const char *op, struct drv_stat *s)
 			rc = 0;
 	free(d);
 	return rc;
-}
-
-/*
- * Checks the simulator's mappings of @domain against user space: @n ranges
- * (iova, va, pages, writable) must be exactly what it holds, each page at the
- * PFN the kernel has for the user page (/proc/self/pagemap), readable, and
- * writable iff the range is. Returns the number of mismatches (0 = equal).
- */
-struct range {
-	uint64_t iova;
-	void *va;
-	unsigned long pages;
-	int writable;
-};
-
-static uint64_t user_pfn(int pm, void *va)
-{
-	uint64_t e;
-
-	if (pread(pm, &e, 8, ((uintptr_t)va / PG) * 8) != 8)
-		return 0;
-	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
-}
-
-static int compare(long domain, const struct range *r, int n)
-{
-	char *d = slurp(DUMP), key[64], *l;
-	unsigned long held = 0, want = 0;
-	int pm = open("/proc/self/pagemap", O_RDONLY), bad = 0, i;
-
-	if (!d || pm < 0) {
-		free(d);
-		if (pm >= 0)
-			close(pm);
-		return -1;
-	}
-	for (i = 0; i < n; i++)
-		want += r[i].pages;
-	snprintf(key, sizeof(key), "domain %ld owner=self mapped=", domain);
-	l = strstr(d, key);
-	if (!l) {
-		bad++;
-		goto out;
-	}
-	held = strtoul(l + strlen(key), NULL, 10);
-	if (held != want) {
-		printf("# domain %ld holds %lu pages, user space mapped %lu\n",
-		       domain, held, want);
-		bad++;
-	}
-	/* Each extent line: every page must lie in a user range, at its PFN. */
-	for (l = strchr(l, '\n'); l && !strncmp(l + 1, "  iova=", 7);
-	     l = strchr(l + 1, '\n')) {
-		unsigned long long iova, pfn, pages, flags, k;
-
-		if (sscanf(l + 1, "  iova=%llx pfn=%llx pages=%llu flags=%llx",
-			   &iova, &pfn, &pages, &flags) != 4) {
-			bad++;
-			break;
-		}
-		for (k = 0; k < pages; k++) {
-			uint64_t a = iova + k * PG;
-
-			for (i = 0; i < n; i++)
-				if (a >= r[i].iova && a < r[i].iova + r[i].pages * PG)
-					break;
-			if (i == n) {
-				printf("# IOVA %#llx mapped, not by user space\n",
-				       (unsigned long long)a);
-				bad++;
-				continue;
-			}
-			if (user_pfn(pm, (char *)r[i].va + (a - r[i].iova)) != pfn + k ||
-			    flags != (r[i].writable ? 0x3ULL : 0x1ULL)) {
-				printf("# IOVA %#llx: pfn %#llx flags %#llx, not user space's\n",
-				       (unsigned long long)a, pfn + k, flags);
-				bad++;
-			}
-		}
-	}
-out:
-	free(d);
-	close(pm);
-	return bad;
 }
 
 static int ioas_map(int fd, uint32_t ioas, void *va, size_t len, uint64_t iova,
@@ -378,9 +153,6 @@ FIXTURE(hviommu) {
 
 FIXTURE_SETUP(hviommu)
 {
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
-	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
 	const char *bdf = getenv("VFIO_SELFTESTS_BDF");
 	unsigned int seg, bus, dev, fn;
 
@@ -394,21 +166,10 @@ FIXTURE_SETUP(hviommu)
 	self->used0 = pool_used();
 	self->consumed = 0;
 	ASSERT_LE(0, self->used0);
-	/* A PCI-type device id: type 1, segment, requester id (no alias here). */
-	snprintf(self->devid, sizeof(self->devid), "0x%016llx",
-		 (1ULL << 62) | ((unsigned long long)seg << 16) |
-		 (bus << 8) | (dev << 3) | fn);
-	self->iommufd = open("/dev/iommu", O_RDWR);
-	ASSERT_LE(0, self->iommufd);
-	self->dev = vfio_cdev_open(bdf);
-	ASSERT_LE(0, self->dev);
-	bind.iommufd = self->iommufd;
-	ASSERT_EQ(0, ioctl(self->dev, VFIO_DEVICE_BIND_IOMMUFD, &bind));
-	self->dev_id = bind.out_devid;
-	ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_IOAS_ALLOC, &ioas));
-	self->ioas = ioas.out_ioas_id;
-	at.pt_id = self->ioas;
-	ASSERT_EQ(0, ioctl(self->dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at));
+	/* The hypervisor's id of the function, as the driver computes it. */
+	ASSERT_EQ(0, pci_devid(seg, bus, dev, fn, self->devid, sizeof(self->devid)));
+	ASSERT_EQ(0, open_attached(bdf, &self->iommufd, &self->dev, &self->dev_id,
+				   &self->ioas));
 	self->domain = where(self->devid);
 }
 
@@ -726,6 +487,163 @@ TEST_F(hviommu, domain_id_exhaustion)
 	for (i = 0; i < n; i++)
 		ASSERT_EQ(0, destroy(self->iommufd, hwpt[i]));
 	ASSERT_EQ(1, domains(NULL, 0));
+	ASSERT_TRUE(closed_clean(self));
+}
+
+/*
+ * The hypervisor refuses UNMAP (any status, every time): the IOMMU core
+ * unpins the pages whatever the driver says, so the driver must block the
+ * device before unmap returns. The unmap succeeds for user space, the device
+ * is detached in the hypervisor, the pages the hypervisor kept stay in the
+ * domain, and the domain refuses further maps (EIO). Once the hypervisor
+ * lets go, closing the files removes everything. (The old driver returned a
+ * short unmap and left the device attached to pages about to be freed.)
+ */
+TEST_F(hviommu, refused_unmap_fences_the_device)
+{
+	struct range r;
+	void *a = buffer(16 * PG, 0);
+
+	ASSERT_NE(NULL, a);
+	r = (struct range){ 0x100000, a, 16, 1 };
+	ASSERT_EQ(0, ioas_map(self->iommufd, self->ioas, a, 16 * PG, r.iova, 1));
+	ASSERT_EQ(0, ctl("fault 0xb4 0 1000 fail 0x71 0"));
+	ASSERT_EQ(0, ioas_unmap(self->iommufd, self->ioas, r.iova, 16 * PG));
+	ASSERT_EQ(-3, where(self->devid));
+	/* The hypervisor kept the 16 pages, the driver knows it. */
+	ASSERT_EQ(0, compare(self->domain, &r, 1));
+	ASSERT_EQ(-EIO, ioas_map(self->iommufd, self->ioas, a, PG, 0x900000, 1));
+	ASSERT_EQ(-3, where(self->devid));
+	ASSERT_EQ(0, ctl("fault-clear"));
+	ASSERT_TRUE(closed_clean(self));
+}
+
+/*
+ * A memory shortage on UNMAP is answered from the driver's reserve: with
+ * every non-sleeping allocation of this task failing (kernel fault
+ * injection), the unmap still completes and the device stays attached.
+ * (The old driver allocated deposit pages with GFP_ATOMIC here, failed, and
+ * returned a short unmap.)
+ */
+TEST_F(hviommu, unmap_shortage_is_met_from_the_reserve)
+{
+	struct hv_stat d0, d1;
+	struct range r;
+	void *a = buffer(64 * PG, 0);
+	int rc;
+
+	ASSERT_NE(NULL, a);
+	if (access(FAIL_PAGE "probability", W_OK) || access(FAIL_SLAB "probability", W_OK))
+		SKIP(return, "needs CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAILSLAB and their debugfs");
+	r = (struct range){ 0x100000, a, 64, 1 };
+	ASSERT_EQ(0, ioas_map(self->iommufd, self->ioas, a, 64 * PG, r.iova, 1));
+	ASSERT_EQ(0, hv_stat(CODE_DEPOSIT, &d0));
+	/* Two shortages: the reserve's pages are what the hypervisor keeps. */
+	ASSERT_EQ(0, ctl("fault 0xb4 0 2 fail 0xb 0"));
+	ASSERT_EQ(0, fail_atomic_allocations(1));
+	rc = ioas_unmap(self->iommufd, self->ioas, r.iova, 64 * PG);
+	ASSERT_EQ(0, fail_atomic_allocations(0));
+	ASSERT_EQ(0, rc);
+	ASSERT_EQ(0, hv_stat(CODE_DEPOSIT, &d1));
+	printf("# %lu DEPOSIT_MEMORY calls from the reserve during the unmap\n",
+	       d1.calls - d0.calls);
+	ASSERT_EQ(2UL, d1.calls - d0.calls);
+	ASSERT_EQ(self->domain, where(self->devid));
+	ASSERT_EQ(0, compare(self->domain, NULL, 0));
+	ASSERT_TRUE(closed_clean(self));
+}
+
+/*
+ * DELETE_DEVICE_DOMAIN refused when the last user goes: the hypervisor
+ * keeps the domain, so its id stays reserved (quarantined) and the next
+ * allocation takes another id and works; that allocation retries the
+ * deletion, which now succeeds. (The old driver freed the id and every
+ * later CREATE with it failed.)
+ */
+TEST_F(hviommu, refused_delete_quarantines_the_id)
+{
+	const char *bdf = getenv("VFIO_SELFTESTS_BDF");
+	long ids[4], first = self->domain;
+	uint32_t dev_id, ioas;
+
+	ASSERT_EQ(0, ctl("fault 0xc5 0 1 fail 0x71 0"));
+	close(self->dev);
+	close(self->iommufd);
+	self->dev = -1;
+	self->iommufd = -1;
+	ASSERT_EQ(1, domains(ids, 4));
+	ASSERT_EQ(first, ids[0]);
+	ASSERT_EQ(-1, where(self->devid));
+	ASSERT_EQ(0, open_attached(bdf, &self->iommufd, &self->dev, &dev_id, &ioas));
+	self->dev_id = dev_id;
+	self->ioas = ioas;
+	self->domain = where(self->devid);
+	ASSERT_LT(0, self->domain);
+	ASSERT_NE(first, self->domain);
+	/* The quarantined domain went on the retry. */
+	ASSERT_EQ(1, domains(ids, 4));
+	ASSERT_EQ(self->domain, ids[0]);
+	ASSERT_TRUE(closed_clean(self));
+}
+
+/*
+ * The release control refuses while a paging domain lives, even with no
+ * device bound: an HWPT outlives the device fd and the unbind, and freeing
+ * it later calls into the module. (The old driver unregistered, and closing
+ * /dev/iommu after rmmod ran freed module text.)
+ */
+TEST_F(hviommu, release_refused_while_a_domain_lives)
+{
+	const char *bdf = getenv("VFIO_SELFTESTS_BDF");
+	char path[128];
+	uint32_t hwpt = 0;
+
+	if (access(RELEASE, W_OK))
+		SKIP(return, "no release control");
+	ASSERT_EQ(0, hwpt_alloc(self->iommufd, self->dev_id, self->ioas, &hwpt));
+	close(self->dev);
+	self->dev = -1;
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/vfio-pci/unbind");
+	ASSERT_EQ(0, put(path, bdf));
+	ASSERT_EQ(-EBUSY, put(RELEASE, "1"));
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/vfio-pci/bind");
+	ASSERT_EQ(0, put(path, bdf));
+	ASSERT_LE(1, domains(NULL, 0));
+	ASSERT_EQ(0, destroy(self->iommufd, hwpt));
+	ASSERT_TRUE(closed_clean(self));
+}
+
+/*
+ * CREATE_DEVICE_DOMAIN says the id is taken (a domain the driver does not
+ * know, e.g. left by an earlier load): the driver keeps that id reserved
+ * and takes the next. Runs only with the default hv_iommu_max_domains (the
+ * reserved id stays reserved until the module is reloaded).
+ */
+TEST_F(hviommu, create_skips_a_taken_id)
+{
+	uint32_t hwpt = 0;
+	unsigned long max = 0;
+	char *p = slurp(MAX_DOMAINS), cmd[64];
+	long ids[4], taken = self->domain + 1, got;
+
+	if (p)
+		max = strtoul(p, NULL, 10);
+	free(p);
+	if (max <= 64)
+		SKIP(return, "with hv_iommu_max_domains <= 64 the reserved id would be missed");
+	snprintf(cmd, sizeof(cmd), "domain-create %ld", taken);
+	ASSERT_EQ(0, ctl(cmd));
+	ASSERT_EQ(0, hwpt_alloc(self->iommufd, self->dev_id, self->ioas, &hwpt));
+	ASSERT_EQ(0, attach_pt(self->dev, hwpt));
+	got = where(self->devid);
+	ASSERT_LT(0, got);
+	ASSERT_NE(taken, got);
+	ASSERT_NE(self->domain, got);
+	ASSERT_EQ(0, attach_pt(self->dev, self->ioas));
+	ASSERT_EQ(0, destroy(self->iommufd, hwpt));
+	snprintf(cmd, sizeof(cmd), "domain-delete %ld", taken);
+	ASSERT_EQ(0, ctl(cmd));
+	ASSERT_EQ(1, domains(ids, 4));
 	ASSERT_TRUE(closed_clean(self));
 }
 

@@ -10,6 +10,7 @@
 #include <linux/delay.h>
 #include <linux/preempt.h>
 #include <linux/printk.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 
 #include "redtest.h"
@@ -38,11 +39,40 @@ void mshv_pt_redtest_kasan(void)
 	kfree(p);
 }
 
+/*
+ * Exported (GPL) by kernel/rcu/tree.c for rcutorture, declared only in the
+ * private kernel/rcu/rcu.h.
+ */
+unsigned long rcu_get_gp_seq(void);
+
+/* rcu_seq_state() of kernel/rcu/rcu.h: a grace period is in progress. */
+#define REDTEST_RCU_GP_IN_PROGRESS(s)	((s) & 0x3)
+
+/*
+ * An RCU CPU stall, deterministically: the stall detector only reports a
+ * grace period that is in progress, so with preemption off (no quiescent
+ * state from this CPU) ask for a grace period and wait until one has
+ * started after this point; it cannot end while this CPU spins. Then spin
+ * @seconds, longer than rcu_cpu_stall_timeout (the plan boots with 3 s).
+ * The grace-period kthread runs on the other CPU (the VM has 2).
+ */
 void mshv_pt_redtest_rcu_stall(unsigned int seconds)
 {
+	unsigned long seq0, seq;
 	unsigned int i;
 
 	preempt_disable();
+	seq0 = rcu_get_gp_seq();
+	for (i = 0; i < 10000; i++) {
+		seq = rcu_get_gp_seq();
+		if (seq != seq0 && REDTEST_RCU_GP_IN_PROGRESS(seq))
+			break;
+		if (i % 100 == 0)
+			start_poll_synchronize_rcu();
+		mdelay(1);
+	}
+	if (i == 10000)
+		pr_err("mshv_pt_redtest: no RCU grace period started in 10 s\n");
 	for (i = 0; i < seconds * 1000; i++)
 		mdelay(1);
 	preempt_enable();

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * In every IOMMU mode a VMM can use (VFIO type1 and type1v2 containers, the
+ * same through iommufd's compat container /dev/iommu, and iommufd with the
+ * device cdev), the simulated hypervisor holds exactly the pages user space
+ * mapped, page by page against /proc/self/pagemap with the protection asked
+ * for, after map, after a partial unmap and after the full unmap; closing
+ * the files leaves no domain and puts the device back in the default domain.
+ *
+ * The upstream vfio_dma_mapping_test checks mappings only through
+ * intel-iommu's debugfs, so on this driver it verifies no PFN in the type1
+ * modes; this test is that check for hyperv-iommu-root.
+ *
+ * Needs: mshv_hvcall simulate=1, hyperv_iommu_root, VFIO_SELFTESTS_BDF bound
+ * to vfio-pci (with every function of its IOMMU group), root.
+ */
+#include <libgen.h>
+#include <limits.h>
+#include <sys/mman.h>
+
+#include "kselftest_harness.h"
+#include "hv_sim.h"
+
+FIXTURE(modes) {
+	int container, group, iommufd, dev;
+	uint32_t ioas;
+	long domain;
+	char devid[24];
+};
+
+FIXTURE_VARIANT(modes) {
+	/* Container device (NULL: iommufd with the device cdev). */
+	const char *container;
+	int type;
+};
+
+FIXTURE_VARIANT_ADD(modes, type1) {
+	.container = "/dev/vfio/vfio",
+	.type = VFIO_TYPE1_IOMMU,
+};
+
+FIXTURE_VARIANT_ADD(modes, type1v2) {
+	.container = "/dev/vfio/vfio",
+	.type = VFIO_TYPE1v2_IOMMU,
+};
+
+FIXTURE_VARIANT_ADD(modes, iommufd_compat_type1) {
+	.container = "/dev/iommu",
+	.type = VFIO_TYPE1_IOMMU,
+};
+
+FIXTURE_VARIANT_ADD(modes, iommufd_compat_type1v2) {
+	.container = "/dev/iommu",
+	.type = VFIO_TYPE1v2_IOMMU,
+};
+
+FIXTURE_VARIANT_ADD(modes, iommufd) {
+	.container = NULL,
+};
+
+/* /dev/vfio/N of @bdf's IOMMU group; -1 on error. */
+static int group_open(const char *bdf)
+{
+	char link[PATH_MAX], target[PATH_MAX], path[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/iommu_group", bdf);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
+	target[n] = 0;
+	snprintf(path, sizeof(path), "/dev/vfio/%s", basename(target));
+	return open(path, O_RDWR);
+}
+
+FIXTURE_SETUP(modes)
+{
+	const char *bdf = getenv("VFIO_SELFTESTS_BDF");
+	unsigned int seg, bus, dev, fn;
+	uint32_t dev_id;
+
+	self->container = self->group = self->iommufd = self->dev = -1;
+	if (!bdf || sscanf(bdf, "%x:%x:%x.%x", &seg, &bus, &dev, &fn) != 4)
+		SKIP(return, "VFIO_SELFTESTS_BDF (a function bound to vfio-pci) not set");
+	if (access(CONTROL, W_OK))
+		SKIP(return, "needs mshv_hvcall simulate=1 and hyperv_iommu_root");
+	ASSERT_EQ(0, ctl("fault-clear"));
+	ASSERT_EQ(0, pci_devid(seg, bus, dev, fn, self->devid, sizeof(self->devid)));
+	ASSERT_EQ(-1, where(self->devid));
+	if (!variant->container) {
+		ASSERT_EQ(0, open_attached(bdf, &self->iommufd, &self->dev, &dev_id,
+					   &self->ioas));
+	} else {
+		self->group = group_open(bdf);
+		ASSERT_LE(0, self->group);
+		self->container = open(variant->container, O_RDWR);
+		ASSERT_LE(0, self->container);
+		ASSERT_EQ(0, ioctl(self->group, VFIO_GROUP_SET_CONTAINER, &self->container));
+		ASSERT_EQ(0, ioctl(self->container, VFIO_SET_IOMMU, variant->type));
+	}
+	self->domain = where(self->devid);
+	ASSERT_LT(0, self->domain);
+}
+
+FIXTURE_TEARDOWN(modes)
+{
+	if (self->dev >= 0)
+		close(self->dev);
+	if (self->group >= 0)
+		close(self->group);
+	if (self->container >= 0)
+		close(self->container);
+	if (self->iommufd >= 0)
+		close(self->iommufd);
+}
+
+static int map(struct _test_data_modes *self, const struct range *r)
+{
+	if (self->container < 0) {
+		struct iommu_ioas_map m = {
+			.size = sizeof(m),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+				 (r->writable ? IOMMU_IOAS_MAP_WRITEABLE : 0),
+			.ioas_id = self->ioas,
+			.user_va = (uintptr_t)r->va,
+			.length = r->pages * PG,
+			.iova = r->iova,
+		};
+
+		return ioctl(self->iommufd, IOMMU_IOAS_MAP, &m) ? -errno : 0;
+	} else {
+		struct vfio_iommu_type1_dma_map m = {
+			.argsz = sizeof(m),
+			.flags = VFIO_DMA_MAP_FLAG_READ |
+				 (r->writable ? VFIO_DMA_MAP_FLAG_WRITE : 0),
+			.vaddr = (uintptr_t)r->va,
+			.iova = r->iova,
+			.size = r->pages * PG,
+		};
+
+		return ioctl(self->container, VFIO_IOMMU_MAP_DMA, &m) ? -errno : 0;
+	}
+}
+
+static int unmap(struct _test_data_modes *self, const struct range *r)
+{
+	if (self->container < 0) {
+		struct iommu_ioas_unmap u = {
+			.size = sizeof(u),
+			.ioas_id = self->ioas,
+			.iova = r->iova,
+			.length = r->pages * PG,
+		};
+
+		return ioctl(self->iommufd, IOMMU_IOAS_UNMAP, &u) ? -errno : 0;
+	} else {
+		struct vfio_iommu_type1_dma_unmap u = {
+			.argsz = sizeof(u),
+			.iova = r->iova,
+			.size = r->pages * PG,
+		};
+
+		return ioctl(self->container, VFIO_IOMMU_UNMAP_DMA, &u) ? -errno : 0;
+	}
+}
+
+static void *buffer(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 0x5a, len);
+	return p;
+}
+
+/*
+ * Three mappings (64 KiB and 2 MiB writable, 4 pages read-only, one near
+ * the top of the 48-bit aperture); the middle one unmapped; then the rest.
+ * After each step the hypervisor's pages equal user space's.
+ */
+TEST_F(modes, hypervisor_holds_exactly_what_user_space_mapped)
+{
+	void *a = buffer(64 << 10), *b = buffer(2 << 20), *c = buffer(4 * PG);
+	struct range r[3];
+
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_NE(NULL, c);
+	r[0] = (struct range){ 0x100000, a, 16, 1 };
+	r[1] = (struct range){ 0x40000000, b, 512, 1 };
+	r[2] = (struct range){ 0x7fff0000000, c, 4, 0 };
+	ASSERT_EQ(0, compare(self->domain, r, 0));
+	ASSERT_EQ(0, map(self, &r[0]));
+	ASSERT_EQ(0, compare(self->domain, r, 1));
+	ASSERT_EQ(0, map(self, &r[1]));
+	ASSERT_EQ(0, map(self, &r[2]));
+	ASSERT_EQ(0, compare(self->domain, r, 3));
+	ASSERT_EQ(0, unmap(self, &r[1]));
+	r[1] = r[2];
+	ASSERT_EQ(0, compare(self->domain, r, 2));
+	ASSERT_EQ(0, unmap(self, &r[0]));
+	ASSERT_EQ(0, unmap(self, &r[1]));
+	ASSERT_EQ(0, compare(self->domain, r, 0));
+	/* Closing everything: no domain left, the device in the default domain. */
+	if (self->dev >= 0)
+		close(self->dev);
+	if (self->group >= 0)
+		close(self->group);
+	if (self->container >= 0)
+		close(self->container);
+	if (self->iommufd >= 0)
+		close(self->iommufd);
+	self->container = self->group = self->iommufd = self->dev = -1;
+	ASSERT_EQ(0, domains(NULL, 0));
+	ASSERT_EQ(-1, where(self->devid));
+}
+
+TEST_HARNESS_MAIN
