@@ -14,7 +14,8 @@ source "$(dirname "$0")/pci-lib.sh"
 ids=/sys/kernel/debug/mshv_hvcall/pci_ids
 dump=/sys/kernel/debug/mshv_hvcall/dump
 want="0x${1%%:*}:0x${1##*:}"
-bad=0 behind=() x
+bad=0
+behind=()
 cat "$ids"
 for x in /sys/bus/pci/devices/*; do
 	[[ "$(cat "$x/vendor"):$(cat "$x/device")" == "$want" ]] || continue
@@ -31,7 +32,7 @@ for x in /sys/bus/pci/devices/*; do
 	((n == 1)) || { echo "FAIL: the simulator lists $id $n times"; bad=1; }
 	grep -q "^device $id domain default$" "$dump" || { echo "FAIL: $id not in the default domain"; bad=1; }
 done
-if ((${#behind[@]} != 2)) || [[ ${behind[0]#*:} != "${behind[1]#*:}" ]]; then
+if ((${#behind[@]} != 2)) || [[ ${behind[0]##*:} != "${behind[1]##*:}" ]]; then
 	echo "FAIL: want two functions behind the bridge with one id, got: ${behind[*]}"
 	bad=1
 fi

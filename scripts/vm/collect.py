@@ -204,8 +204,8 @@ def judge_step(step, log, rc):
     if kind == "run":
         st = {0: "pass", 4: "skip"}.get(rc, "fail")
         return [Result(f"run:{args[0]}", st, "" if rc == 0 else f"exit {rc}: " + log.strip()[-300:])]
-    if kind == "vfio-device":
-        return [Result(f"vfio-device:{args[0]}", "pass" if rc == 0 else "fail",
+    if kind in ("vfio-device", "vfio-group"):
+        return [Result(f"{kind}:{args[0]}", "pass" if rc == 0 else "fail",
                        "" if rc == 0 else log.strip())]
     if kind == "kmemleak":
         if rc != 0:

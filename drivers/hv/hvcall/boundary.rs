@@ -45,6 +45,7 @@ mod ffi {
         pub(super) fn mshv_hvcall_free_pfns(pfns: *const u64, count: u32);
         pub(super) fn mshv_hvcall_pages_out() -> i64;
         pub(super) fn mshv_hvcall_sim_ctx() -> *mut c_void;
+        pub(super) fn mshv_hvcall_l1vh() -> bool;
         pub(super) fn mshv_hvcall_kunit_skip(reason: *const kernel::ffi::c_char);
     }
 }
@@ -130,6 +131,13 @@ fn alloc_pfns(count: usize, contiguous: bool, ctx: Context) -> Result<KVec<u64>,
     Ok(v)
 }
 
+/// Whether the partition is an L1VH (no device domains): Hyper-V's answer, or the simulated
+/// partition's kind.
+pub fn l1vh() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { ffi::mshv_hvcall_l1vh() }
+}
+
 /// Whether the backend is the simulated hypervisor.
 pub fn simulated() -> bool {
     // SAFETY: no preconditions.
@@ -145,9 +153,7 @@ pub fn kunit_skip_unless_simulated() -> bool {
         return false;
     }
     // SAFETY: a NUL-terminated string that outlives the call.
-    unsafe {
-        ffi::mshv_hvcall_kunit_skip(SKIP_REASON.as_char_ptr())
-    };
+    unsafe { ffi::mshv_hvcall_kunit_skip(SKIP_REASON.as_char_ptr()) };
     true
 }
 

@@ -58,6 +58,10 @@ module! {
             default: false,
             description: "Run on the simulated hypervisor instead of Hyper-V (for testing only)",
         },
+        l1vh: bool {
+            default: false,
+            description: "With simulate=1: the simulated partition is an L1VH (no device domains)",
+        },
     },
 }
 
@@ -72,7 +76,7 @@ mod shim {
 
     extern "C" {
         pub(super) fn mshv_hvcall_native_probe() -> c_int;
-        pub(super) fn mshv_hvcall_setup(sim: Option<SimFn>, ctx: *mut c_void) -> c_int;
+        pub(super) fn mshv_hvcall_setup(sim: Option<SimFn>, ctx: *mut c_void, l1vh: bool) -> c_int;
         pub(super) fn mshv_hvcall_teardown();
         pub(super) fn mshv_hvcall_sim_ctx() -> *mut c_void;
         pub(super) fn mshv_hvcall_free_pfns(pfns: *const u64, count: u32);
@@ -105,6 +109,10 @@ impl Backend {
 
     /// Picks the backend from the module parameters and the platform.
     fn select() -> Result<Self> {
+        if module_parameters::l1vh.value() && !module_parameters::simulate.value() {
+            pr_err!("l1vh=1 describes the simulated partition; it needs simulate=1\n");
+            return Err(EINVAL);
+        }
         if module_parameters::simulate.value() {
             pr_warn!("using the SIMULATED hypervisor: no hypercall reaches Hyper-V\n");
             return Ok(Self::Simulated);
@@ -244,6 +252,7 @@ impl Registration {
             Backend::Native => None,
             Backend::Simulated => {
                 let mut s = Sim::new().map_err(boundary::kerr)?;
+                s.set_l1vh(module_parameters::l1vh.value());
                 reboot(&mut s, &pci_ids())?;
                 Some(Arc::pin_init(new_spinlock_irq!(s), GFP_KERNEL)?)
             }
@@ -257,7 +266,7 @@ impl Registration {
         };
         // SAFETY: `sim_dispatch` matches `mshv_hvcall_sim_t`; `ctx` points to the `SimLock`
         // that the returned `Registration` keeps alive until `Drop` unregisters it.
-        let ret = unsafe { shim::mshv_hvcall_setup(f, ctx) };
+        let ret = unsafe { shim::mshv_hvcall_setup(f, ctx, module_parameters::l1vh.value()) };
         if ret != 0 {
             return Err(Error::from_errno(ret));
         }
@@ -599,5 +608,13 @@ mod sim_tests {
     #[test]
     fn direct_attach() {
         assert!(run("direct_attach", selftest::direct_attach));
+    }
+
+    #[test]
+    fn l1vh_refuses_device_domains() {
+        assert!(run(
+            "l1vh_refuses_device_domains",
+            selftest::l1vh_refuses_device_domains
+        ));
     }
 }

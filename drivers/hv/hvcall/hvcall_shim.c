@@ -38,6 +38,8 @@ static_assert(PAGE_SIZE == 4096);
 static void * __percpu *sim_pages;
 static mshv_hvcall_sim_t sim_fn;
 static void *sim_ctx;
+/* The simulated partition is an L1VH (mshv_hvcall.l1vh=1). */
+static bool sim_l1vh;
 static bool backend_ready;
 static atomic64_t pages_out = ATOMIC64_INIT(0);
 
@@ -47,6 +49,12 @@ int mshv_hvcall_native_probe(void)
 	/* native only */
 	if (!hv_is_hyperv_initialized())
 		return -ENODEV;
+	/*
+	 * An L1VH has no device domains (no S2 default domain, spec 1(b) 7),
+	 * and nothing of the project issues a device-domain call there
+	 * (mshv_hvcall_l1vh()), so HV_DEVICE_DOMAIN_AVAILABLE, which guards
+	 * exactly those calls, is not required of it.
+	 */
 	if (hv_l1vh_partition())
 		return 0;
 	if (!hv_root_partition())
@@ -71,7 +79,7 @@ static void free_sim_pages(void)
 	sim_pages = NULL;
 }
 
-int mshv_hvcall_setup(mshv_hvcall_sim_t sim, void *ctx)
+int mshv_hvcall_setup(mshv_hvcall_sim_t sim, void *ctx, bool l1vh)
 {
 	int cpu;
 
@@ -90,6 +98,7 @@ int mshv_hvcall_setup(mshv_hvcall_sim_t sim, void *ctx)
 		}
 		sim_ctx = ctx;
 		sim_fn = sim;
+		sim_l1vh = l1vh;
 	}
 	/* Publish after the pages and the simulator are in place. */
 	smp_store_release(&backend_ready, true);
@@ -176,6 +185,22 @@ s64 mshv_hvcall_pages_out(void)
 }
 EXPORT_SYMBOL_GPL(mshv_hvcall_pages_out);
 
+bool mshv_hvcall_l1vh(void)
+{
+	/* Pairs with mshv_hvcall_setup(): sim_fn and sim_l1vh are set. */
+	if (!smp_load_acquire(&backend_ready))
+		return false;
+	if (sim_fn)
+		return sim_l1vh;
+#if IS_ENABLED(CONFIG_HYPERV)
+	/* native only */
+	return hv_l1vh_partition();
+#else
+	return false;
+#endif
+}
+EXPORT_SYMBOL_GPL(mshv_hvcall_l1vh);
+
 void *mshv_hvcall_sim_ctx(void)
 {
 	/* Pairs with mshv_hvcall_setup(): sim_ctx is set when ready. */
@@ -212,7 +237,7 @@ static int mshv_pt_alias_cb(struct pci_dev *pdev, u16 alias, void *data)
 typedef int (*mshv_pt_alias_fn)(struct pci_dev *pdev, u16 alias, void *data);
 
 static void mshv_pt_walk_dma_aliases(struct pci_dev *pdev, mshv_pt_alias_fn fn,
-				  void *data)
+				     void *data)
 {
 	struct pci_bus *bus;
 

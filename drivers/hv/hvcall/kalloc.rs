@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Kernel storage for the shared `hvpt` tables ([`SimAlloc`]): `KVec` and zeroed `KBox` pages
+//! Kernel storage for the shared `hvpt` tables ([`Storage`]): `KVec` and zeroed `KBox` pages
 //! with `GFP_ATOMIC`, because the simulator and the IOMMU driver's shadow tables are updated
 //! under spinlocks with interrupts off. Included by every module that uses those tables.
 
 use kernel::prelude::*;
 
 use super::hvpt::errno::{self, Errno};
-use super::hvpt::sim::{SimAlloc, SimVec};
+use super::hvpt::storage::{Storage, StorageVec};
 
 /// `KVec` with `GFP_ATOMIC` growth: the simulator runs where the hypercall would, with
 /// interrupts off.
@@ -26,7 +26,7 @@ impl<T> core::ops::DerefMut for AtomicVec<T> {
     }
 }
 
-impl<T> SimVec<T> for AtomicVec<T> {
+impl<T> StorageVec<T> for AtomicVec<T> {
     fn try_push(&mut self, v: T) -> core::result::Result<(), Errno> {
         self.0
             .push(v, GFP_ATOMIC | __GFP_NOWARN)
@@ -41,7 +41,7 @@ impl<T> SimVec<T> for AtomicVec<T> {
 /// The simulator's storage in the kernel.
 pub struct KernelAlloc;
 
-impl SimAlloc for KernelAlloc {
+impl Storage for KernelAlloc {
     type Vec<T> = AtomicVec<T>;
     type Table = KBox<[u64; 512]>;
 

@@ -43,6 +43,13 @@ void mshv_hvcall_free_pfns(const u64 *pfns, u32 count);
 /* Pages allocated for deposits and not freed (owned by the hypervisor). */
 s64 mshv_hvcall_pages_out(void);
 
+/*
+ * Whether the partition is an L1VH (Hyper-V's, or the simulated one with
+ * mshv_hvcall.l1vh=1): then there are no device domains, and device-domain
+ * calls are refused.
+ */
+bool mshv_hvcall_l1vh(void);
+
 /* The simulator context, or NULL when the backend is native (tests only). */
 void *mshv_hvcall_sim_ctx(void);
 
@@ -77,9 +84,10 @@ int mshv_hvcall_native_probe(void);
 /*
  * Sets up the backend: native (@sim NULL) uses the kernel's per-CPU
  * hypercall input pages; simulated allocates its own per-CPU pages and
- * dispatches to @sim(@sim_ctx, ...). 0 or -ENOMEM.
+ * dispatches to @sim(@sim_ctx, ...), a root partition or, with @l1vh, an
+ * L1VH. 0 or -ENOMEM.
  */
-int mshv_hvcall_setup(mshv_hvcall_sim_t sim, void *sim_ctx);
+int mshv_hvcall_setup(mshv_hvcall_sim_t sim, void *sim_ctx, bool l1vh);
 
 /*
  * Calls @cb with the segment and requester id (@bdf: segment << 16 | rid) and

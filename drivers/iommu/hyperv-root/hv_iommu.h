@@ -41,8 +41,6 @@ int hvir_rs_device_add(u64 devid);
 void hvir_rs_device_remove(u64 devid);
 /* A paging domain exists, or a device is outside the default domain. */
 bool hvir_rs_in_use(void);
-/* The L1VH logical device id from the VMBus instance GUID bytes @guid. */
-u64 hvir_rs_vmbus_devid(const u8 *guid, u8 devfn);
 /* Whether segment:bus:devfn is in the list @list (NUL-terminated). */
 bool hvir_rs_skip(const char *list, u16 segment, u8 bus, u8 devfn);
 

@@ -38,7 +38,6 @@ pub mod kalloc;
 
 use boundary::HvBackend;
 use hvpt::abi::{CreateDomainFlags, DeviceDomain};
-use hvpt::device_id::{DeviceId, LogicalId};
 use hvpt::iommu::{
     attach_device, devices_in_use, fence_domain, DeviceEntry, DeviceTable, DomainState,
     PagingDomain, RequestCounts,
@@ -242,9 +241,15 @@ unsafe extern "C" fn hvir_rs_domain_free(rs: *mut c_void) -> bool {
     }
     let id = d.id;
     if QUARANTINE.lock().push(d, GFP_KERNEL).is_err() {
-        pr_err!("domain {}: no memory to quarantine it; its id stays allocated\n", id);
+        pr_err!(
+            "domain {}: no memory to quarantine it; its id stays allocated\n",
+            id
+        );
     } else {
-        pr_warn!("domain {}: quarantined; its id stays allocated until a retry deletes it\n", id);
+        pr_warn!(
+            "domain {}: quarantined; its id stays allocated until a retry deletes it\n",
+            id
+        );
     }
     false
 }
@@ -271,7 +276,10 @@ unsafe extern "C" fn hvir_rs_map(
     } else {
         Context::Sleepable
     };
-    let Some(bytes) = pages.checked_mul(4096).and_then(|b| usize::try_from(b).ok()) else {
+    let Some(bytes) = pages
+        .checked_mul(4096)
+        .and_then(|b| usize::try_from(b).ok())
+    else {
         return EOVERFLOW.to_errno();
     };
     let r = PagingDomain::new(d.id, d).map(&Hv::new(&HvBackend), iova, paddr, pages, prot, ctx);
@@ -322,7 +330,9 @@ unsafe extern "C" fn hvir_rs_iova_to_phys(rs: *mut c_void, iova: u64) -> u64 {
 /// `rs` NULL, or as for [`domain`].
 unsafe fn is_broken(rs: *mut c_void, id: u32) -> bool {
     // SAFETY: by the function's safety requirements.
-    !rs.is_null() && unsafe { domain(rs) }.id == id && unsafe { domain(rs) }.broken.load(Ordering::Acquire)
+    !rs.is_null()
+        && unsafe { domain(rs) }.id == id
+        && unsafe { domain(rs) }.broken.load(Ordering::Acquire)
 }
 
 /// Moves hypervisor device `devid` to domain `to` (state `to_rs`, NULL for identity and
@@ -344,7 +354,12 @@ unsafe extern "C" fn hvir_rs_attach(
     match attach_device(&Hv::new(&HvBackend), &Devices, devid, to, &broken) {
         Ok(()) => 0,
         Err(e) => {
-            pr_err!("device {:#x}: attach to domain {} failed: {}\n", devid, to, -e.0);
+            pr_err!(
+                "device {:#x}: attach to domain {} failed: {}\n",
+                devid,
+                to,
+                -e.0
+            );
             neg(e)
         }
     }
@@ -405,19 +420,6 @@ extern "C" fn hvir_rs_in_use() -> bool {
     LIVE_DOMAINS.load(Ordering::Relaxed) != 0 || devices_in_use(&Devices)
 }
 
-/// The L1VH logical device id of function `devfn` on the pci-hyperv bus whose VMBus instance GUID
-/// is `guid` (16 bytes).
-///
-/// # Safety
-///
-/// `guid` must be valid for reads of 16 bytes.
-#[no_mangle]
-unsafe extern "C" fn hvir_rs_vmbus_devid(guid: *const u8, devfn: u8) -> u64 {
-    // SAFETY: by the function's safety requirements; `[u8; 16]` has alignment 1.
-    let g = unsafe { &*guid.cast::<[u8; 16]>() };
-    DeviceId::Logical(LogicalId::from_vmbus_guid(g, devfn)).encode()
-}
-
 /// # Safety
 ///
 /// `list` must be a NUL-terminated string.
@@ -442,6 +444,12 @@ impl Registration {
                 pr_err!("{name}: malformed, expected (SSSS:BB:DD.F)(SSSS:BB:DD.F)...\n");
                 return Err(EINVAL);
             }
+        }
+        if boundary::l1vh() {
+            // No device domains exist on an L1VH (no S2 default domain, spec §1(b) 7): its
+            // devices go to guests by direct attach, which this driver does not do yet.
+            pr_err!("L1VH partition: no device domains; not registering (direct attach is not supported yet)\n");
+            return Err(EOPNOTSUPP);
         }
         // SAFETY: no preconditions.
         let max = unsafe { shim::hvir_max_domains() };
@@ -622,6 +630,39 @@ mod tests {
         assert_eq!(d.unmap(&hv, iova, 600), 100);
         assert_eq!(d.mapped(), 490);
         assert_eq!(d.unmap_all(&hv), 0);
+        assert_eq!(d.mapped(), 0);
+        assert!(!d.is_broken());
+    }
+
+    /// A map and an unmap from a truly atomic context (interrupts off, under a spinlock), as
+    /// the DMA API may issue them: with `CONFIG_DEBUG_ATOMIC_SLEEP` any sleeping allocation
+    /// or lock on the way would splat. Deposits the map needs use `GFP_ATOMIC` pages, those
+    /// of the unmap come from the reserve.
+    #[test]
+    fn map_and_unmap_with_interrupts_off() {
+        if boundary::kunit_skip_unless_simulated() {
+            return;
+        }
+        let hv = Hv::new(&HvBackend);
+        let t = TestDomain::new();
+        assert!(t.is_some());
+        let Some(t) = t else {
+            return;
+        };
+        let irq_off = KBox::pin_init(new_spinlock_irq!(()), GFP_KERNEL);
+        assert!(irq_off.is_ok());
+        let Ok(irq_off) = irq_off else {
+            return;
+        };
+        let d = PagingDomain::new(TEST_DOMAIN, &*t.0);
+        let (iova, pa, rw) = (0x2_0000_0000u64, 0x4000_0000u64, IOMMU_READ | IOMMU_WRITE);
+        let (mapped, unmapped) = {
+            let _g = irq_off.lock();
+            let m = d.map(&hv, iova, pa, 1024, rw, Context::Atomic);
+            (m, d.unmap(&hv, iova, 1024))
+        };
+        assert_eq!(mapped, Ok(()));
+        assert_eq!(unmapped, 1024);
         assert_eq!(d.mapped(), 0);
         assert!(!d.is_broken());
     }

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * C shim of hyperv_iommu_root: the iommu_ops tables, the static identity
- * and blocked domains, device probing (device ids from the DMA-alias walk),
- * reserved regions and registration. Domain state, map/unmap and attach are
- * in Rust (hv_iommu_main.rs); every hypercall goes through mshv_hvcall.ko.
+ * and blocked domains, device probing (device ids from mshv_hvcall),
+ * reserved regions, the domain id allocator and registration. Domain state,
+ * map/unmap, attach and the device table are in Rust (hv_iommu_main.rs);
+ * every hypercall goes through mshv_hvcall.ko.
  */
 
 #include <linux/device.h>
 #include <linux/err.h>
-#include <linux/hyperv.h>
 #include <linux/idr.h>
 #include <linux/iommu.h>
 #include <linux/module.h>
@@ -17,8 +17,6 @@
 #include <linux/pci.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
-
-#include <asm/mshyperv.h>
 
 #include "hv_iommu.h"
 #include "mshv_hvcall.h"
@@ -221,24 +219,6 @@ hvir_domain_alloc_paging_flags(struct device *dev, u32 flags,
 	return &d->domain;
 }
 
-/*
- * L1VH only (never runs on the simulator, which models a root partition):
- * the function must be on a Hyper-V virtual PCI bus, whose host bridge
- * pci-hyperv parents to the VMBus device. Its logical id comes from that
- * device's instance GUID, as pci-hyperv's hv_pci_vmbus_device_id() (not in
- * 7.3) computes it. -ENODEV for a function on any other bus.
- */
-static int hvir_l1vh_devid(struct pci_dev *pdev, u64 *devid)
-{
-	struct device *parent = pci_find_host_bridge(pdev->bus)->dev.parent;
-
-	if (!parent || !parent->bus || strcmp(parent->bus->name, "vmbus"))
-		return -ENODEV;
-	*devid = hvir_rs_vmbus_devid(device_to_hv_device(parent)->dev_instance.b,
-				     pdev->devfn);
-	return 0;
-}
-
 static struct iommu_device *hvir_probe_device(struct device *dev)
 {
 	struct pci_dev *pdev;
@@ -265,15 +245,7 @@ static struct iommu_device *hvir_probe_device(struct device *dev)
 	hd = kzalloc_obj(*hd);
 	if (!hd)
 		return ERR_PTR(-ENOMEM);
-	if (hv_l1vh_partition()) {
-		if (hvir_l1vh_devid(pdev, &hd->devid)) {
-			pci_info(pdev, "not claimed: not on a Hyper-V virtual PCI bus (L1VH)\n");
-			kfree(hd);
-			return ERR_PTR(-ENODEV);
-		}
-	} else {
-		hd->devid = mshv_hvcall_pci_devid(pdev);
-	}
+	hd->devid = mshv_hvcall_pci_devid(pdev);
 	hd->may_translate = hvir_rs_skip(hv_iommu_dma, pci_domain_nr(pdev->bus),
 					 pdev->bus->number, pdev->devfn);
 	ret = hvir_rs_device_add(hd->devid);

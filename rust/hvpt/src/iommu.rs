@@ -23,7 +23,7 @@ use super::device_id::DeviceId;
 use super::errno::{self, Errno};
 use super::layer::{Backend, Context, Hv};
 use super::pagetable::{PageTable, SetError};
-use super::sim::SimAlloc;
+use super::storage::Storage;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// `IOMMU_READ`.
@@ -54,7 +54,7 @@ const fn shadow(pfn: u64, prot: i32) -> u64 {
 
 /// A paging domain's state as the driver keeps it: the shadow table under its lock (a spinlock
 /// in the kernel), whether the domain is broken, and how to fence it.
-pub trait DomainState<A: SimAlloc> {
+pub trait DomainState<A: Storage> {
     /// Runs `f` with the table locked. `f` does not sleep and issues no hypercall.
     fn with<R>(&self, f: impl FnOnce(&mut PageTable<A>) -> R) -> R;
 
@@ -68,7 +68,7 @@ pub trait DomainState<A: SimAlloc> {
 }
 
 /// A paging domain: the hypervisor domain and its state.
-pub struct PagingDomain<'a, A: SimAlloc, L: DomainState<A>> {
+pub struct PagingDomain<'a, A: Storage, L: DomainState<A>> {
     /// The hypervisor domain.
     pub domain: DeviceDomain,
     /// The shadow and health.
@@ -78,7 +78,7 @@ pub struct PagingDomain<'a, A: SimAlloc, L: DomainState<A>> {
 
 const PAGE: u64 = HV_PAGE_SIZE as u64;
 
-impl<'a, A: SimAlloc, L: DomainState<A>> PagingDomain<'a, A, L> {
+impl<'a, A: Storage, L: DomainState<A>> PagingDomain<'a, A, L> {
     /// The paging domain with hypervisor id `id` (owned by the caller's partition).
     pub fn new(id: u32, state: &'a L) -> Self {
         Self {
@@ -439,9 +439,8 @@ pub fn fence_domain<B: Backend, T: DeviceTable>(hv: &Hv<'_, B>, table: &T, domai
 /// Whether any device is attached to anything but the default domain, or being moved.
 pub fn devices_in_use<T: DeviceTable>(table: &T) -> bool {
     table.with(|devs| {
-        devs.iter().any(|e| {
-            e.busy || e.placement != Placement::Domain(DeviceDomainId::S2_DEFAULT)
-        })
+        devs.iter()
+            .any(|e| e.busy || e.placement != Placement::Domain(DeviceDomainId::S2_DEFAULT))
     })
 }
 

@@ -172,7 +172,10 @@ pub struct OpError {
 
 impl OpError {
     const fn new(errno: Errno) -> Self {
-        Self { errno, mapped: 0..0 }
+        Self {
+            errno,
+            mapped: 0..0,
+        }
     }
 }
 
@@ -381,7 +384,11 @@ impl<'a, B: Backend> Hv<'a, B> {
         device: DeviceId,
         ctx: Context,
     ) -> Result<(), Errno> {
-        self.simple(Input::DetachDomain { partition, device }, Some(partition), ctx)
+        self.simple(
+            Input::DetachDomain { partition, device },
+            Some(partition),
+            ctx,
+        )
     }
 
     /// `HVCALL_ATTACH_DEVICE`: deposits go to the guest partition.

@@ -20,6 +20,14 @@ pub mod iommu;
 pub mod layer;
 pub mod pagetable;
 pub mod reserve;
+pub mod storage;
+
+// The simulated hypervisor and its tests: only in the module that hosts it (mshv_hvcall,
+// built with `--cfg mshv_pt_sim`) and in the host crate (feature `sim`), never in a
+// production driver.
+#[cfg(any(feature = "sim", mshv_pt_sim))]
 pub mod selftest;
+#[cfg(any(feature = "sim", mshv_pt_sim))]
 pub mod sim;
+#[cfg(any(feature = "sim", mshv_pt_sim))]
 pub mod simctl;

@@ -12,14 +12,14 @@
 //! the allocation context and any accounting); empty tables are released on [`PageTable::clear`]
 //! (all but the root) and [`PageTable::clear_all`].
 
-use super::sim::{SimAlloc, SimVec};
+use super::storage::{Storage, StorageVec, TABLE_ENTRIES};
 
 /// Entries per table.
-pub const ENTRIES: usize = 512;
+pub const ENTRIES: usize = TABLE_ENTRIES;
 /// Bits of IOVA covered: four levels of 9 bits over 4K pages.
 pub const IOVA_BITS: u32 = 48;
 
-struct Slot<A: SimAlloc> {
+struct Slot<A: Storage> {
     e: A::Table,
     used: u16,
 }
@@ -41,7 +41,7 @@ pub enum SetError<E> {
 ///
 /// `root`, when `Some`, and every non-zero interior entry minus one name live slots; `used`
 /// counts the non-zero entries of each table; `mapped` counts the non-zero leaf entries.
-pub struct PageTable<A: SimAlloc> {
+pub struct PageTable<A: Storage> {
     slots: A::Vec<Option<Slot<A>>>,
     free_slots: A::Vec<u32>,
     root: Option<u32>,
@@ -58,13 +58,13 @@ pub const fn in_range(pfn: u64) -> bool {
     pfn >> (IOVA_BITS - 12) == 0
 }
 
-impl<A: SimAlloc> Default for PageTable<A> {
+impl<A: Storage> Default for PageTable<A> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<A: SimAlloc> PageTable<A> {
+impl<A: Storage> PageTable<A> {
     /// An empty table (no allocation).
     pub fn new() -> Self {
         Self {

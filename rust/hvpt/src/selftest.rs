@@ -508,3 +508,61 @@ pub fn direct_attach<B: SimBackend>(b: &B) -> Outcome {
     check!(hv.attach_domain(DeviceDomain::own_s2(0), dev).is_ok());
     Ok(())
 }
+
+/// An L1VH partition has no S2 device domains (spec §1(b) 7): every device-domain call is
+/// refused and changes nothing, while deposits and direct attach to a guest work.
+pub fn l1vh_refuses_device_domains<B: SimBackend>(b: &B) -> Outcome {
+    let was = b.with_sim(|s| s.is_l1vh());
+    b.with_sim(|s| s.set_l1vh(true));
+    // Back to the simulator's mode whatever the outcome.
+    let r = l1vh_scenario(b);
+    b.with_sim(|s| s.set_l1vh(was));
+    r
+}
+
+fn l1vh_scenario<B: SimBackend>(b: &B) -> Outcome {
+    let hv = Hv::new(b);
+    let dev = pci(6);
+    let dom = DeviceDomain::own_s2(17);
+    check!(b.with_sim(|s| s.add_device(dev)).is_ok());
+    let refused = |r: Result<(), Errno>| r == Err(errno::EACCES);
+    check!(refused(hv.create_domain(dom, CreateDomainFlags::default())));
+    check!(b.with_sim(|s| s.domain_ids().count()) == 0);
+    check!(refused(hv.attach_domain(DeviceDomain::own_s2(0), dev)));
+    check!(refused(
+        hv.attach_domain(DeviceDomain::own_s2(u32::MAX), dev)
+    ));
+    check!(refused(hv.detach_domain(PartitionId::SELF, dev)));
+    check!(refused(hv.delete_domain(dom)));
+    let ctx = Context::Sleepable;
+    check!(refused(
+        hv.map(dom, IOVA, PFN, 1, MapFlags::dma(true), ctx)
+            .map_err(|e| e.errno)
+    ));
+    check!(refused(hv.unmap(dom, IOVA, 1, ctx).map_err(|e| e.errno)));
+    check!(hv.deposit(PartitionId::SELF, 16, ctx).is_ok());
+    let guest = b.with_sim(|s| s.create_partition());
+    let Ok(guest) = guest else {
+        return Err(Failure {
+            what: "create_partition",
+            line: line!(),
+        });
+    };
+    let logical = LogicalId::from_bdf(0, PciRid::new(6, 0));
+    let a = AttachDevice {
+        partition: guest,
+        device: dev,
+        flags: AttachDeviceFlags {
+            logical_id: true,
+            ..AttachDeviceFlags::default()
+        },
+        vtl: 0,
+        logical,
+        pci_caps: 0,
+        pf_rid: 0,
+    };
+    check!(hv.attach_device(a).is_ok());
+    check!(hv.detach_device(guest, logical).is_ok());
+    check!(b.with_sim(|s| s.destroy_partition(guest)).is_ok());
+    Ok(())
+}

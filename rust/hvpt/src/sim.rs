@@ -15,14 +15,13 @@
 //! - devices by device id, each attached to exactly one of: a domain, nothing (detached, DMA
 //!   blocked), or a guest partition (direct attach, named by its logical id).
 //!
-//! Storage is generic ([`SimAlloc`]): `Vec`/`Box` on the host, `KVec`/`KBox` with `GFP_ATOMIC`
+//! Storage is generic ([`Storage`](super::storage::Storage)): `Vec`/`Box` on the host, `KVec`/`KBox` with `GFP_ATOMIC`
 //! in the kernel (the simulator runs where the hypercall would, with interrupts off).
 //!
 //! Assumptions where the real behaviour is not documented are listed in
 //! `Documentation/hv-simulator.rst`; each is the strict choice.
 
 use core::fmt::{self, Write};
-use core::ops::{Deref, DerefMut};
 
 use super::abi::{DeviceDomain, DeviceDomainId, DomainType, PartitionId, HV_PAGE_SIZE};
 use super::calls::{AttachDevice, Decoded, Input, InputPage, MapFlags};
@@ -32,39 +31,11 @@ use super::hypercall::{CallCode, Control, HvResult, HvStatus};
 use super::layer::ISSUED_CODES;
 
 pub use super::pagetable::IOVA_BITS;
-use super::pagetable::{in_range, PageTable, SetError, ENTRIES};
+use super::pagetable::{in_range, PageTable, SetError};
+use super::storage::{swap_remove, Storage, StorageVec};
 use zerocopy::byteorder::little_endian::U64;
 /// Page numbers are 40 bits (52-bit physical addresses).
 pub const PFN_BITS: u32 = 40;
-
-/// A fallible vector (`Vec` on the host, `KVec` in the kernel).
-pub trait SimVec<T>: Deref<Target = [T]> + DerefMut {
-    /// Appends `v`; `ENOMEM` if memory runs out.
-    fn try_push(&mut self, v: T) -> Result<(), Errno>;
-    /// Removes the last element.
-    fn pop(&mut self) -> Option<T>;
-}
-
-/// Where the simulator gets its memory.
-pub trait SimAlloc {
-    /// A growable vector.
-    type Vec<T>: SimVec<T>;
-    /// One zeroed page-table page.
-    type Table: Deref<Target = [u64; ENTRIES]> + DerefMut;
-    /// An empty vector (no allocation).
-    fn new_vec<T>() -> Self::Vec<T>;
-    /// A zeroed table; `ENOMEM` if memory runs out.
-    fn new_table() -> Result<Self::Table, Errno>;
-}
-
-fn swap_remove<T, V: SimVec<T>>(v: &mut V, i: usize) -> Option<T> {
-    let last = v.len().checked_sub(1)?;
-    if i > last {
-        return None;
-    }
-    v.swap(i, last);
-    v.pop()
-}
 
 /// What a device is attached to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,7 +151,7 @@ pub struct Extent {
     pub flags: MapFlags,
 }
 
-struct Partition<A: SimAlloc> {
+struct Partition<A: Storage> {
     id: PartitionId,
     pool: PoolInfo,
     /// Deposited pages, returned at [`Sim::drain_deposits`].
@@ -189,7 +160,7 @@ struct Partition<A: SimAlloc> {
     destroyed: bool,
 }
 
-struct Domain<A: SimAlloc> {
+struct Domain<A: Storage> {
     id: u32,
     pt: PageTable<A>,
 }
@@ -229,13 +200,14 @@ fn leaf_flags(v: u64) -> MapFlags {
 type Status<T> = Result<T, HvStatus>;
 
 /// The simulated hypervisor.
-pub struct Sim<A: SimAlloc> {
+pub struct Sim<A: Storage> {
     partitions: A::Vec<Partition<A>>,
     next_partition: u64,
     domains: A::Vec<Domain<A>>,
     devices: A::Vec<Device>,
     stats: [CallStats; ISSUED_CODES.len() + 1],
     fault: Option<Fault>,
+    l1vh: bool,
 }
 
 impl PoolInfo {
@@ -256,7 +228,7 @@ impl PoolInfo {
     }
 }
 
-impl<A: SimAlloc> Sim<A> {
+impl<A: Storage> Sim<A> {
     /// A hypervisor with only the root partition (empty pool), no devices and no domains but
     /// the default and NULL ones.
     pub fn new() -> Result<Self, Errno> {
@@ -267,6 +239,7 @@ impl<A: SimAlloc> Sim<A> {
             devices: A::new_vec(),
             stats: [CallStats::default(); ISSUED_CODES.len() + 1],
             fault: None,
+            l1vh: false,
         };
         s.partitions.try_push(Partition {
             id: PartitionId::SELF,
@@ -278,6 +251,22 @@ impl<A: SimAlloc> Sim<A> {
     }
 
     // ---- Test controls (not hypercalls) ----
+
+    /// Makes the caller an L1VH partition (an L1 virtualization host) instead of the root.
+    ///
+    /// An L1VH has no S2 device domains (spec §1(b) 7): no default domain 0 covers its
+    /// devices, and the device-domain calls (CREATE/DELETE/ATTACH/DETACH_DEVICE_DOMAIN,
+    /// MAP/UNMAP_DEVICE_GPA_PAGES) are refused with `HV_STATUS_ACCESS_DENIED` (the status is an
+    /// assumption; the rule is the spec's). Direct attach to a guest (ATTACH/DETACH_DEVICE) and
+    /// deposits work as for the root.
+    pub fn set_l1vh(&mut self, l1vh: bool) {
+        self.l1vh = l1vh;
+    }
+
+    /// Whether the caller is an L1VH partition.
+    pub fn is_l1vh(&self) -> bool {
+        self.l1vh
+    }
 
     /// Creates a guest partition (what the VMM does through /dev/mshv).
     pub fn create_partition(&mut self) -> Result<PartitionId, Errno> {
@@ -593,6 +582,19 @@ impl<A: SimAlloc> Sim<A> {
     /// the rep it failed at.
     fn execute(&mut self, d: &Decoded<'_>, start: u16, limit: u16) -> Result<u16, (HvStatus, u16)> {
         let simple = |r: Status<()>| r.map(|()| 0).map_err(|s| (s, 0));
+        if self.l1vh
+            && matches!(
+                d.input,
+                Input::CreateDomain { .. }
+                    | Input::DeleteDomain { .. }
+                    | Input::AttachDomain { .. }
+                    | Input::DetachDomain { .. }
+                    | Input::Map { .. }
+                    | Input::Unmap { .. }
+            )
+        {
+            return Err((HvStatus::ACCESS_DENIED, start));
+        }
         if limit == 0
             && !matches!(
                 d.input,
@@ -930,7 +932,10 @@ impl<A: SimAlloc> Sim<A> {
     /// partitions, domains, devices, faults and statistics are dropped.
     pub fn reset(&mut self, give_back: &mut dyn FnMut(u64)) -> Result<(), Errno> {
         self.drain_deposits(give_back);
+        let l1vh = self.l1vh;
         *self = Self::new()?;
+        // The kind of partition is the machine's, not state.
+        self.l1vh = l1vh;
         Ok(())
     }
 
@@ -978,7 +983,7 @@ fn write_partition(w: &mut dyn Write, id: PartitionId) -> fmt::Result {
 /// A backend that runs a [`Sim`]: tests reach the simulator behind it for controls and checks.
 pub trait SimBackend: super::layer::Backend {
     /// The simulator's storage.
-    type Alloc: SimAlloc;
+    type Alloc: Storage;
     /// Runs `f` on the simulator (under its lock in the kernel).
     fn with_sim<R>(&self, f: impl FnOnce(&mut Sim<Self::Alloc>) -> R) -> R;
 }

@@ -26,7 +26,8 @@ use super::abi::PartitionId;
 use super::device_id::DeviceId;
 use super::errno::{self, Errno};
 use super::hypercall::{CallCode, HvStatus};
-use super::sim::{Fault, FaultKind, Sim, SimAlloc};
+use super::sim::{Fault, FaultKind, Sim};
+use super::storage::Storage;
 
 /// A parsed command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,7 +147,7 @@ impl Command {
     }
 
     /// Applies the command; pages the simulator gives back go to `give_back`.
-    pub fn apply<A: SimAlloc>(
+    pub fn apply<A: Storage>(
         self,
         sim: &mut Sim<A>,
         give_back: &mut dyn FnMut(u64),

@@ -17,7 +17,8 @@ use hvpt::iommu::{
 };
 use hvpt::layer::{Backend, Context, Hv};
 use hvpt::pagetable::PageTable;
-use hvpt::sim::{Attachment, Fault, SimAlloc, SimBackend};
+use hvpt::sim::{Attachment, Fault, SimBackend};
+use hvpt::storage::Storage;
 use hvpt::{HostAlloc, HostBackend};
 
 /// The driver's device table.
@@ -137,10 +138,7 @@ fn map_unmap_and_exact_translation() {
     assert_eq!(d.mapped(), 12);
     // Unmap stops at the hole.
     assert_eq!(d.unmap(&hv, 0x10_0000, 16), 4);
-    assert_eq!(
-        d.unmap(&hv, 0x10_0000 + 8 * 4096, 100),
-        8
-    );
+    assert_eq!(d.unmap(&hv, 0x10_0000 + 8 * 4096, 100), 8);
     assert_eq!(d.mapped(), 0);
     same(&b, &d, &[0x10_0000]);
 }
@@ -279,7 +277,9 @@ fn unmap_deposits_from_the_reserve_and_never_allocates() {
     assert_eq!(b.reserve_pages(), 64 - 16 - 16);
     assert_eq!(b.outstanding_pages(), 0);
     // With the reserve empty, a shortage is a refusal: the domain is fenced, not fed.
-    let _ = b.alloc_pages(64, false, Context::Reserve).map(|p| b.release_pages(p, 64));
+    let _ = b
+        .alloc_pages(64, false, Context::Reserve)
+        .map(|p| b.release_pages(p, 64));
     assert_eq!(b.reserve_pages(), 0);
     d.map(&hv, 0, 0x1000_0000, 10, RW, Context::Sleepable)
         .unwrap();

@@ -56,6 +56,7 @@ scenarios!(
     failed_map_rolls_back,
     strict_rejections,
     direct_attach,
+    l1vh_refuses_device_domains,
 );
 
 /// The sizes of issue 3: MAP and UNMAP calls equal the minimum.
@@ -110,7 +111,10 @@ fn failed_deposit_allocation_leaves_nothing() {
             break;
         }
     }
-    assert_eq!(r.map_err(|e| (e.errno, e.mapped)), Err((errno::ENOMEM, 0..0)));
+    assert_eq!(
+        r.map_err(|e| (e.errno, e.mapped)),
+        Err((errno::ENOMEM, 0..0))
+    );
     assert_eq!(b.outstanding_pages(), 0);
 }
 

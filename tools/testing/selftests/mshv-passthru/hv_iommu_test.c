@@ -318,6 +318,25 @@ TEST_F(hviommu, unmap_more_than_4095_pages)
 	ASSERT_TRUE(closed_clean(self));
 }
 
+/* Devices in the IOMMU group of @bdf; 0 on error. */
+static int group_size(const char *bdf)
+{
+	char path[256];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group/devices", bdf);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
 /*
  * A failed attach leaves the device where it was, in the hypervisor and in
  * the driver: moving from one paging domain to another is DETACH + ATTACH,
@@ -353,7 +372,18 @@ TEST_F(hviommu, attach_failure_rolls_back)
 	 */
 	ASSERT_EQ(0, ctl("fault 0xb2 0 2 fail 0x6 0"));
 	ASSERT_EQ(-EACCES, attach_pt(self->dev, hwpt2));
-	ASSERT_EQ(-3, where(self->devid));
+	if (group_size(getenv("VFIO_SELFTESTS_BDF")) == 1) {
+		ASSERT_EQ(-3, where(self->devid));
+	} else {
+		/*
+		 * In a group of several hypervisor devices (a PCIe-to-PCI
+		 * bridge and the functions behind it) the refusals may hit
+		 * another member; the core then reverts the members it moved,
+		 * so this device is detached or back where it was.
+		 */
+		d2 = where(self->devid);
+		ASSERT_TRUE(d2 == -3 || d2 == self->domain);
+	}
 	ASSERT_EQ(0, ctl("fault-clear"));
 
 	/*
@@ -406,52 +436,142 @@ TEST_F(hviommu, insufficient_memory_is_deposited)
 struct churn {
 	int iommufd;
 	uint32_t dev_id, ioas;
-	int rounds, ok, nospc, other;
+	int rounds, held, ok, failed;
+	long ids[8];
+	pthread_barrier_t *start;
 };
 
+/*
+ * One thread: on its own IOAS (iommufd serializes work on one IOAS, which
+ * would hide a race in the driver), allocate and free domains @rounds times,
+ * then allocate @held and keep them. Every allocation must succeed.
+ */
 static void *churn_thread(void *p)
 {
 	struct churn *c = p;
-	uint32_t id = 0;
-	int i, rc;
+	uint32_t id = 0, keep[8];
+	int i;
 
+	pthread_barrier_wait(c->start);
 	for (i = 0; i < c->rounds; i++) {
-		rc = hwpt_alloc(c->iommufd, c->dev_id, c->ioas, &id);
-		if (!rc) {
-			c->ok++;
-			if (destroy(c->iommufd, id))
-				c->other++;
-		} else if (rc == -ENOSPC) {
-			c->nospc++;
-		} else {
-			c->other++;
+		if (hwpt_alloc(c->iommufd, c->dev_id, c->ioas, &id)) {
+			c->failed++;
+			continue;
 		}
+		c->ok++;
+		if (destroy(c->iommufd, id))
+			c->failed++;
 	}
+	for (i = 0; i < c->held; i++)
+		if (hwpt_alloc(c->iommufd, c->dev_id, c->ioas, &keep[i]))
+			c->failed++;
 	return NULL;
 }
 
 /*
- * Domains allocated and freed from 4 threads at once: two domains with the
- * same id would be refused by the hypervisor (V3's unlocked id counter).
+ * Domains allocated and freed from 4 threads at once, each on its own IOAS:
+ * every allocation succeeds (two domains with one id would make the
+ * hypervisor refuse the second CREATE, as with V3's unlocked counter), and
+ * the 4 x 4 domains held at the end have distinct hypervisor ids.
  */
 TEST_F(hviommu, concurrent_domain_ids_are_unique)
 {
+	struct iommu_ioas_alloc ia = { .size = sizeof(ia) };
 	struct churn c[4];
+	pthread_barrier_t start;
 	pthread_t t[4];
-	int i, ok = 0;
+	unsigned long max = 0;
+	char *p = slurp(MAX_DOMAINS);
+	long ids[32];
+	int i, j, n, ok = 0;
 
+	if (p)
+		max = strtoul(p, NULL, 10);
+	free(p);
+	if (max < 32)
+		SKIP(return, "needs hv_iommu_max_domains >= 32");
+	ASSERT_EQ(0, pthread_barrier_init(&start, NULL, 4));
 	for (i = 0; i < 4; i++) {
-		c[i] = (struct churn){ self->iommufd, self->dev_id, self->ioas, 100, 0, 0, 0 };
-		ASSERT_EQ(0, pthread_create(&t[i], NULL, churn_thread, &c[i]));
+		ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_IOAS_ALLOC, &ia));
+		c[i] = (struct churn){ self->iommufd, self->dev_id, ia.out_ioas_id,
+				       100, 4, 0, 0, { 0 }, &start };
 	}
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, churn_thread, &c[i]));
 	for (i = 0; i < 4; i++) {
 		pthread_join(t[i], NULL);
-		EXPECT_EQ(0, c[i].other);
+		EXPECT_EQ(0, c[i].failed);
 		ok += c[i].ok;
 	}
-	printf("# %d domains created and freed by 4 threads\n", ok);
-	ASSERT_LT(100, ok);
-	ASSERT_EQ(1, domains(NULL, 0));
+	printf("# %d domains created and freed by 4 threads on 4 IOASes\n", ok);
+	ASSERT_EQ(400, ok);
+	n = domains(ids, 32);
+	ASSERT_EQ(1 + 4 * 4, n);
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			ASSERT_NE(ids[i], ids[j]);
+	pthread_barrier_destroy(&start);
+	ASSERT_TRUE(closed_clean(self));
+}
+
+struct mapper {
+	int iommufd;
+	uint32_t ioas;
+	uint64_t iova;
+	void *va;
+	int rounds, failed;
+	pthread_barrier_t *start;
+};
+
+/* Maps and unmaps 16 pages at its own IOVA, @rounds times; leaves them mapped. */
+static void *map_thread(void *p)
+{
+	struct mapper *m = p;
+	int i;
+
+	pthread_barrier_wait(m->start);
+	for (i = 0; i < m->rounds; i++) {
+		if (ioas_map(m->iommufd, m->ioas, m->va, 16 * PG, m->iova, 1) ||
+		    ioas_unmap(m->iommufd, m->ioas, m->iova, 16 * PG))
+			m->failed++;
+	}
+	if (ioas_map(m->iommufd, m->ioas, m->va, 16 * PG, m->iova, 1))
+		m->failed++;
+	return NULL;
+}
+
+/*
+ * 4 threads map and unmap at once in the one domain of the device (the
+ * shadow under its lock, the hypervisor's table): afterwards the hypervisor
+ * holds exactly the 4 ranges left mapped, page by page.
+ */
+TEST_F(hviommu, concurrent_map_unmap_on_one_domain)
+{
+	struct mapper m[4];
+	struct range r[4];
+	pthread_barrier_t start;
+	pthread_t t[4];
+	int i;
+
+	ASSERT_EQ(0, pthread_barrier_init(&start, NULL, 4));
+	for (i = 0; i < 4; i++) {
+		void *va = buffer(16 * PG, 0);
+
+		ASSERT_NE(NULL, va);
+		m[i] = (struct mapper){ self->iommufd, self->ioas, 0x10000000UL * (i + 1), va,
+					200, 0, &start };
+		r[i] = (struct range){ m[i].iova, va, 16, 1 };
+	}
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, map_thread, &m[i]));
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(0, m[i].failed);
+	}
+	ASSERT_EQ(0, compare(self->domain, r, 4));
+	ASSERT_EQ(0, ioas_unmap(self->iommufd, self->ioas, 0, UINT64_MAX));
+	ASSERT_EQ(0, compare(self->domain, r, 0));
+	pthread_barrier_destroy(&start);
 	ASSERT_TRUE(closed_clean(self));
 }
 

@@ -23,6 +23,10 @@
 
 #include "vfio_cdev.h"
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+
 #define DBG		"/sys/kernel/debug/"
 #define DUMP		DBG "mshv_hvcall/dump"
 #define CONTROL		DBG "mshv_hvcall/control"
@@ -78,7 +82,7 @@ static inline int fail_atomic_allocations(int on)
 		};
 		unsigned int k;
 
-		for (k = 0; k < sizeof(set) / sizeof(set[0]) && !rc; k++) {
+		for (k = 0; k < ARRAY_SIZE(set) && !rc; k++) {
 			snprintf(path, sizeof(path), "%s%s", dirs[i], set[k][0]);
 			rc = put(path, set[k][1]);
 		}
@@ -132,7 +136,7 @@ static inline char *slurp(const char *path)
  * pci_ids (the one definition, DMA aliases included), as "0x%016llx".
  */
 static inline int pci_devid(unsigned int seg, unsigned int bus, unsigned int dev,
-		     unsigned int fn, char *out, size_t len)
+			    unsigned int fn, char *out, size_t len)
 {
 	char *d = slurp(PCI_IDS), key[32], *l;
 	int rc = -1;
@@ -313,8 +317,8 @@ out:
  * device to a new IOAS (iommufd allocates a paging domain for it). 0 or
  * -errno; on error nothing stays open.
  */
-static inline int open_attached(const char *bdf, int *iommufd, int *dev, uint32_t *dev_id,
-			 uint32_t *ioas_id)
+static inline int open_attached(const char *bdf, int *iommufd, int *dev,
+				uint32_t *dev_id, uint32_t *ioas_id)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };

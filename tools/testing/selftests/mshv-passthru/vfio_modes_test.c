@@ -11,6 +11,12 @@
  * intel-iommu's debugfs, so on this driver it verifies no PFN in the type1
  * modes; this test is that check for hyperv-iommu-root.
  *
+ * Booted without interrupt remapping, VFIO and iommufd refuse to work unless
+ * allow_unsafe_interrupts is set (the VM runs with it). With both parameters
+ * N, the mode tests skip and interrupt_remapping_is_required shows what a
+ * root administrator sees until the project maps device interrupts (Part
+ * II): every mode is refused with EPERM and nothing is left behind.
+ *
  * Needs: mshv_hvcall simulate=1, hyperv_iommu_root, VFIO_SELFTESTS_BDF bound
  * to vfio-pci (with every function of its IOMMU group), root.
  */
@@ -20,6 +26,20 @@
 
 #include "kselftest_harness.h"
 #include "hv_sim.h"
+
+#define UNSAFE_TYPE1	"/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts"
+#define UNSAFE_IOMMUFD	"/sys/module/iommufd/parameters/allow_unsafe_interrupts"
+
+/* Whether both VFIO type1 and iommufd accept devices without MSI isolation. */
+static int unsafe_interrupts_allowed(void)
+{
+	char *a = slurp(UNSAFE_TYPE1), *b = slurp(UNSAFE_IOMMUFD);
+	int yes = a && b && a[0] == 'Y' && b[0] == 'Y';
+
+	free(a);
+	free(b);
+	return yes;
+}
 
 FIXTURE(modes) {
 	int container, group, iommufd, dev;
@@ -79,11 +99,16 @@ FIXTURE_SETUP(modes)
 	unsigned int seg, bus, dev, fn;
 	uint32_t dev_id;
 
-	self->container = self->group = self->iommufd = self->dev = -1;
+	self->container = -1;
+	self->group = -1;
+	self->iommufd = -1;
+	self->dev = -1;
 	if (!bdf || sscanf(bdf, "%x:%x:%x.%x", &seg, &bus, &dev, &fn) != 4)
 		SKIP(return, "VFIO_SELFTESTS_BDF (a function bound to vfio-pci) not set");
 	if (access(CONTROL, W_OK))
 		SKIP(return, "needs mshv_hvcall simulate=1 and hyperv_iommu_root");
+	if (!unsafe_interrupts_allowed())
+		SKIP(return, "allow_unsafe_interrupts=N (see interrupt_remapping_is_required)");
 	ASSERT_EQ(0, ctl("fault-clear"));
 	ASSERT_EQ(0, pci_devid(seg, bus, dev, fn, self->devid, sizeof(self->devid)));
 	ASSERT_EQ(-1, where(self->devid));
@@ -97,6 +122,9 @@ FIXTURE_SETUP(modes)
 		ASSERT_LE(0, self->container);
 		ASSERT_EQ(0, ioctl(self->group, VFIO_GROUP_SET_CONTAINER, &self->container));
 		ASSERT_EQ(0, ioctl(self->container, VFIO_SET_IOMMU, variant->type));
+		/* As a VMM does; iommufd's compat container binds the device here. */
+		self->dev = ioctl(self->group, VFIO_GROUP_GET_DEVICE_FD, bdf);
+		ASSERT_LE(0, self->dev);
 	}
 	self->domain = where(self->devid);
 	ASSERT_LT(0, self->domain);
@@ -128,7 +156,8 @@ static int map(struct _test_data_modes *self, const struct range *r)
 		};
 
 		return ioctl(self->iommufd, IOMMU_IOAS_MAP, &m) ? -errno : 0;
-	} else {
+	}
+	{
 		struct vfio_iommu_type1_dma_map m = {
 			.argsz = sizeof(m),
 			.flags = VFIO_DMA_MAP_FLAG_READ |
@@ -153,7 +182,8 @@ static int unmap(struct _test_data_modes *self, const struct range *r)
 		};
 
 		return ioctl(self->iommufd, IOMMU_IOAS_UNMAP, &u) ? -errno : 0;
-	} else {
+	}
+	{
 		struct vfio_iommu_type1_dma_unmap u = {
 			.argsz = sizeof(u),
 			.iova = r->iova,
@@ -212,9 +242,78 @@ TEST_F(modes, hypervisor_holds_exactly_what_user_space_mapped)
 		close(self->container);
 	if (self->iommufd >= 0)
 		close(self->iommufd);
-	self->container = self->group = self->iommufd = self->dev = -1;
+	self->container = -1;
+	self->group = -1;
+	self->iommufd = -1;
+	self->dev = -1;
 	ASSERT_EQ(0, domains(NULL, 0));
 	ASSERT_EQ(-1, where(self->devid));
+}
+
+/*
+ * Without interrupt remapping (the simulator, like Part I of the seed, maps
+ * no device interrupt) and with allow_unsafe_interrupts=N, as on a root
+ * partition configured safely: VFIO type1 refuses VFIO_SET_IOMMU and
+ * iommufd refuses to bind the device, both with EPERM, in every mode; type1
+ * attached the group to a fresh domain before it checked, and that domain is
+ * gone again.
+ */
+TEST(interrupt_remapping_is_required)
+{
+	static const char *const containers[] = { "/dev/vfio/vfio", "/dev/iommu" };
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	const char *bdf = getenv("VFIO_SELFTESTS_BDF");
+	unsigned int seg, bus, dev, fn, i, t;
+	char devid[24];
+	int group, c, iommufd, cdev;
+
+	if (!bdf || sscanf(bdf, "%x:%x:%x.%x", &seg, &bus, &dev, &fn) != 4)
+		SKIP(return, "VFIO_SELFTESTS_BDF (a function bound to vfio-pci) not set");
+	if (access(CONTROL, W_OK))
+		SKIP(return, "needs mshv_hvcall simulate=1 and hyperv_iommu_root");
+	if (unsafe_interrupts_allowed())
+		SKIP(return, "allow_unsafe_interrupts=Y: the modes run instead");
+	ASSERT_EQ(0, pci_devid(seg, bus, dev, fn, devid, sizeof(devid)));
+	for (i = 0; i < 2; i++) {
+		for (t = VFIO_TYPE1_IOMMU; t <= VFIO_TYPE1v2_IOMMU; t++) {
+			group = group_open(bdf);
+			ASSERT_LE(0, group);
+			c = open(containers[i], O_RDWR);
+			ASSERT_LE(0, c);
+			ASSERT_EQ(0, ioctl(group, VFIO_GROUP_SET_CONTAINER, &c));
+			/* type1 refuses VFIO_SET_IOMMU, iommufd the device open. */
+			errno = 0;
+			if (ioctl(c, VFIO_SET_IOMMU, t)) {
+				printf("# %s, type %u: VFIO_SET_IOMMU: %s\n", containers[i],
+				       t, strerror(errno));
+			} else {
+				cdev = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
+				if (cdev >= 0)
+					close(cdev);
+				ASSERT_GT(0, cdev);
+				printf("# %s, type %u: VFIO_GROUP_GET_DEVICE_FD: %s\n",
+				       containers[i], t, strerror(errno));
+			}
+			ASSERT_EQ(EPERM, errno);
+			close(group);
+			close(c);
+			ASSERT_EQ(0, domains(NULL, 0));
+			ASSERT_EQ(-1, where(devid));
+		}
+	}
+	iommufd = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, iommufd);
+	cdev = vfio_cdev_open(bdf);
+	ASSERT_LE(0, cdev);
+	bind.iommufd = iommufd;
+	errno = 0;
+	ASSERT_NE(0, ioctl(cdev, VFIO_DEVICE_BIND_IOMMUFD, &bind));
+	printf("# iommufd cdev: VFIO_DEVICE_BIND_IOMMUFD: %s\n", strerror(errno));
+	ASSERT_EQ(EPERM, errno);
+	close(cdev);
+	close(iommufd);
+	ASSERT_EQ(0, domains(NULL, 0));
+	ASSERT_EQ(-1, where(devid));
 }
 
 TEST_HARNESS_MAIN
