@@ -41,6 +41,11 @@ int hvir_rs_device_add(u64 devid);
 void hvir_rs_device_remove(u64 devid);
 /* A paging domain exists, or a device is outside the default domain. */
 bool hvir_rs_in_use(void);
+/*
+ * Users and placement (enum hyperv_iommu_root_placement, and the domain) of
+ * hypervisor device @devid; -ENODEV if the table has no such device.
+ */
+int hvir_rs_device_info(u64 devid, u32 *users, u32 *placement, u32 *domain);
 /* Whether segment:bus:devfn is in the list @list (NUL-terminated). */
 bool hvir_rs_skip(const char *list, u16 segment, u8 bus, u8 devfn);
 
@@ -51,6 +56,8 @@ int hvir_register(void);
 int hvir_release(void);
 void hvir_unregister(void);
 const char *hvir_skip_list(void);
+/* KUnit only: checks hyperv_iommu_root_device_info() against the claims. */
+int hvir_kunit_check_device_info(void);
 const char *hvir_dma_list(void);
 unsigned int hvir_max_domains(void);
 /* Releases a quarantined domain's id once the hypervisor deleted it. */

@@ -40,7 +40,7 @@ use boundary::HvBackend;
 use hvpt::abi::{CreateDomainFlags, DeviceDomain};
 use hvpt::iommu::{
     attach_device, devices_in_use, fence_domain, DeviceEntry, DeviceTable, DomainState,
-    PagingDomain, RequestCounts,
+    PagingDomain, Placement, RequestCounts,
 };
 use hvpt::layer::{Backend, Context, Hv};
 use hvpt::pagetable::PageTable;
@@ -67,6 +67,8 @@ mod shim {
         pub(super) fn hvir_max_domains() -> core::ffi::c_uint;
         pub(super) fn hvir_id_free(id: u32);
         pub(super) fn hvir_ids_destroy();
+        #[cfg(CONFIG_KUNIT)]
+        pub(super) fn hvir_kunit_check_device_info() -> c_int;
     }
 }
 
@@ -413,6 +415,37 @@ extern "C" fn hvir_rs_device_remove(devid: u64) {
     }
 }
 
+/// `hyperv_iommu_root_device_info()`: users and placement of hypervisor device `devid`
+/// (`enum hyperv_iommu_root_placement` in `hyperv_iommu_root.h`).
+///
+/// # Safety
+///
+/// `users`, `placement` and `domain` must be valid for writes.
+#[no_mangle]
+unsafe extern "C" fn hvir_rs_device_info(
+    devid: u64,
+    users: *mut u32,
+    placement: *mut u32,
+    domain: *mut u32,
+) -> c_int {
+    let Some(e) = Devices.with(|devs| devs.iter().find(|e| e.id == devid).copied()) else {
+        return ENODEV.to_errno();
+    };
+    // `enum hyperv_iommu_root_placement`.
+    let (p, d) = match e.placement {
+        _ if e.busy => (2, 0),
+        Placement::Domain(d) => (0, d),
+        Placement::Detached => (1, 0),
+    };
+    // SAFETY: by the function's safety requirements.
+    unsafe {
+        *users = e.users;
+        *placement = p;
+        *domain = d;
+    }
+    0
+}
+
 /// Whether the module is in use: a paging domain exists, or a device is not in the default
 /// domain.
 #[no_mangle]
@@ -632,6 +665,18 @@ mod tests {
         assert_eq!(d.unmap_all(&hv), 0);
         assert_eq!(d.mapped(), 0);
         assert!(!d.is_broken());
+    }
+
+    /// `hyperv_iommu_root_device_info()`, the interface for the project's other drivers,
+    /// answers for every claimed PCI function with the id `mshv_hvcall_pci_devid()` gives and a
+    /// placement, and `-ENODEV` for every other one. Read-only: runs on Hyper-V too.
+    #[test]
+    fn device_info_interface() {
+        // SAFETY: no preconditions; process context.
+        let checked = unsafe { shim::hvir_kunit_check_device_info() };
+        assert!(checked >= 0);
+        // The VM always has unbound functions, which the driver claims.
+        assert!(checked > 0 || !boundary::simulated());
     }
 
     /// A map and an unmap from a truly atomic context (interrupts off, under a spinlock), as

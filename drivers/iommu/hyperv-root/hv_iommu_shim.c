@@ -19,6 +19,7 @@
 #include <linux/slab.h>
 
 #include "hv_iommu.h"
+#include "hyperv_iommu_root.h"
 #include "mshv_hvcall.h"
 
 static char hv_iommu_skip[256];
@@ -274,6 +275,71 @@ static void hvir_release_device(struct device *dev)
 	/* The core frees dev->iommu (and with it the priv pointer) next. */
 	kfree(hd);
 }
+
+int hyperv_iommu_root_device_info(struct pci_dev *pdev,
+				  struct hyperv_iommu_root_device *info)
+{
+	struct hvir_dev *hd;
+	u32 placement, domain;
+	u64 devid = 0;
+	bool found = false;
+	int ret;
+
+	spin_lock(&hvir_devs_lock);
+	list_for_each_entry(hd, &hvir_devs, node) {
+		if (hd->dev == &pdev->dev) {
+			devid = hd->devid;
+			found = true;
+			break;
+		}
+	}
+	spin_unlock(&hvir_devs_lock);
+	if (!found)
+		return -ENODEV;
+	ret = hvir_rs_device_info(devid, &info->users, &placement, &domain);
+	if (ret)
+		return ret;
+	info->devid = devid;
+	info->placement = placement;
+	info->domain = domain;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(hyperv_iommu_root_device_info);
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/*
+ * For the module's KUnit suite: hyperv_iommu_root_device_info() of every PCI
+ * function agrees with the claims (-ENODEV exactly for the unclaimed) and
+ * with mshv_hvcall_pci_devid(). Returns the claimed functions checked, or -1
+ * on the first disagreement.
+ */
+int hvir_kunit_check_device_info(void)
+{
+	struct hyperv_iommu_root_device info;
+	struct pci_dev *pdev = NULL;
+	struct hvir_dev *hd;
+	int n = 0, ret;
+	bool claimed;
+
+	for_each_pci_dev(pdev) {
+		claimed = false;
+		spin_lock(&hvir_devs_lock);
+		list_for_each_entry(hd, &hvir_devs, node)
+			claimed |= hd->dev == &pdev->dev;
+		spin_unlock(&hvir_devs_lock);
+		ret = hyperv_iommu_root_device_info(pdev, &info);
+		if (!claimed && ret == -ENODEV)
+			continue;
+		if (!claimed || ret || info.devid != mshv_hvcall_pci_devid(pdev) ||
+		    !info.users || info.placement == HYPERV_IOMMU_ROOT_MOVING) {
+			pci_dev_put(pdev);
+			return -1;
+		}
+		n++;
+	}
+	return n;
+}
+#endif
 
 static struct iommu_group *hvir_device_group(struct device *dev)
 {
