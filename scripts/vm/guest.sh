@@ -35,6 +35,11 @@ source "$1"
 
 STEPS=$OUT/steps
 mkdir -p "$STEPS"
+# A step's output is written in the guest (tmpfs) and copied to $STEPS once
+# the step ends: a program's output line by line would be one 9p write each
+# to the host's directory, and QEMU's 9p server was seen to leave a write
+# unanswered (the writer then waits forever in p9_client_rpc).
+GTMP=$(mktemp -d /tmp/mshv-steps.XXXXXX)
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 export PATH=$PATH:/usr/sbin:/sbin
 export MSHV_PT_TOP=$TOP
@@ -49,7 +54,7 @@ T="timeout --kill-after=10 ${MSHV_STEP_TIMEOUT:-900}"
 run_step() {
 	local n=$1 kind=$2
 	shift 2
-	local log=$STEPS/$n.log rc=0
+	local log=$GTMP/$n.log rc=0
 	case $kind in
 	modprobe)
 		$T modprobe -d "$KB/modroot" "$@" >"$log" 2>&1 || rc=$?
@@ -181,6 +186,7 @@ run_step() {
 		rc=2
 		;;
 	esac
+	cp "$log" "$STEPS/$n.log" 2>/dev/null || : >"$STEPS/$n.log"
 	echo "$rc" >"$STEPS/$n.rc"
 }
 

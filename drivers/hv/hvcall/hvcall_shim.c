@@ -208,15 +208,15 @@ void *mshv_hvcall_sim_ctx(void)
 }
 EXPORT_SYMBOL_GPL(mshv_hvcall_sim_ctx);
 
-struct mshv_pt_alias {
+struct mshv_hvcall_alias {
 	struct pci_dev *bridge;
 	u16 rid;
 };
 
 /* As hv_build_devid_type_pci(): the last alias on another bus wins. */
-static int mshv_pt_alias_cb(struct pci_dev *pdev, u16 alias, void *data)
+static int mshv_hvcall_alias_cb(struct pci_dev *pdev, u16 alias, void *data)
 {
-	struct mshv_pt_alias *a = data;
+	struct mshv_hvcall_alias *a = data;
 	u8 bus = PCI_BUS_NUM(a->rid);
 
 	if (pdev->bus->number != bus || PCI_BUS_NUM(alias) != bus) {
@@ -234,10 +234,10 @@ static int mshv_pt_alias_cb(struct pci_dev *pdev, u16 alias, void *data)
  * It stays in C: it reads struct pci_dev and bridge config space, for which
  * 7.3 has no Rust abstraction.
  */
-typedef int (*mshv_pt_alias_fn)(struct pci_dev *pdev, u16 alias, void *data);
+typedef int (*mshv_hvcall_alias_fn)(struct pci_dev *pdev, u16 alias, void *data);
 
-static void mshv_pt_walk_dma_aliases(struct pci_dev *pdev, mshv_pt_alias_fn fn,
-				     void *data)
+static void mshv_hvcall_walk_dma_aliases(struct pci_dev *pdev,
+					 mshv_hvcall_alias_fn fn, void *data)
 {
 	struct pci_bus *bus;
 
@@ -283,12 +283,12 @@ static void mshv_pt_walk_dma_aliases(struct pci_dev *pdev, mshv_pt_alias_fn fn,
 u64 mshv_hvcall_pci_devid(struct pci_dev *pdev)
 {
 	u16 rid = pci_dev_id(pdev);
-	struct mshv_pt_alias a = { .bridge = NULL, .rid = rid };
+	struct mshv_hvcall_alias a = { .bridge = NULL, .rid = rid };
 	u8 sec = 0, sub = 0;
 	bool pcix = false;
 	int pos;
 
-	mshv_pt_walk_dma_aliases(pdev, mshv_pt_alias_cb, &a);
+	mshv_hvcall_walk_dma_aliases(pdev, mshv_hvcall_alias_cb, &a);
 	if (a.bridge) {
 		pos = pci_find_capability(a.bridge, PCI_CAP_ID_PCIX);
 		if (pos) {

@@ -42,7 +42,7 @@ void hvir_rs_device_remove(u64 devid);
 /* A paging domain exists, or a device is outside the default domain. */
 bool hvir_rs_in_use(void);
 /*
- * Users and placement (enum hyperv_iommu_root_placement, and the domain) of
+ * Users and placement (enum hvir_placement, and the domain) of
  * hypervisor device @devid; -ENODEV if the table has no such device.
  */
 int hvir_rs_device_info(u64 devid, u32 *users, u32 *placement, u32 *domain);
@@ -56,7 +56,7 @@ int hvir_register(void);
 int hvir_release(void);
 void hvir_unregister(void);
 const char *hvir_skip_list(void);
-/* KUnit only: checks hyperv_iommu_root_device_info() against the claims. */
+/* KUnit only: checks hvir_device_info() against the claims. */
 int hvir_kunit_check_device_info(void);
 const char *hvir_dma_list(void);
 unsigned int hvir_max_domains(void);

@@ -415,8 +415,8 @@ extern "C" fn hvir_rs_device_remove(devid: u64) {
     }
 }
 
-/// `hyperv_iommu_root_device_info()`: users and placement of hypervisor device `devid`
-/// (`enum hyperv_iommu_root_placement` in `hyperv_iommu_root.h`).
+/// `hvir_device_info()`: users and placement of hypervisor device `devid`
+/// (`enum hvir_placement` in `hyperv_iommu_root.h`).
 ///
 /// # Safety
 ///
@@ -431,7 +431,7 @@ unsafe extern "C" fn hvir_rs_device_info(
     let Some(e) = Devices.with(|devs| devs.iter().find(|e| e.id == devid).copied()) else {
         return ENODEV.to_errno();
     };
-    // `enum hyperv_iommu_root_placement`.
+    // `enum hvir_placement`.
     let (p, d) = match e.placement {
         _ if e.busy => (2, 0),
         Placement::Domain(d) => (0, d),
@@ -667,7 +667,7 @@ mod tests {
         assert!(!d.is_broken());
     }
 
-    /// `hyperv_iommu_root_device_info()`, the interface for the project's other drivers,
+    /// `hvir_device_info()`, the interface for the project's other drivers,
     /// answers for every claimed PCI function with the id `mshv_hvcall_pci_devid()` gives and a
     /// placement, and `-ENODEV` for every other one. Read-only: runs on Hyper-V too.
     #[test]

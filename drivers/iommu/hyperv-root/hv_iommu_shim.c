@@ -276,8 +276,7 @@ static void hvir_release_device(struct device *dev)
 	kfree(hd);
 }
 
-int hyperv_iommu_root_device_info(struct pci_dev *pdev,
-				  struct hyperv_iommu_root_device *info)
+int hvir_device_info(struct pci_dev *pdev, struct hvir_device_info *info)
 {
 	struct hvir_dev *hd;
 	u32 placement, domain;
@@ -304,18 +303,18 @@ int hyperv_iommu_root_device_info(struct pci_dev *pdev,
 	info->domain = domain;
 	return 0;
 }
-EXPORT_SYMBOL_GPL(hyperv_iommu_root_device_info);
+EXPORT_SYMBOL_GPL(hvir_device_info);
 
 #if IS_ENABLED(CONFIG_KUNIT)
 /*
- * For the module's KUnit suite: hyperv_iommu_root_device_info() of every PCI
+ * For the module's KUnit suite: hvir_device_info() of every PCI
  * function agrees with the claims (-ENODEV exactly for the unclaimed) and
  * with mshv_hvcall_pci_devid(). Returns the claimed functions checked, or -1
  * on the first disagreement.
  */
 int hvir_kunit_check_device_info(void)
 {
-	struct hyperv_iommu_root_device info;
+	struct hvir_device_info info;
 	struct pci_dev *pdev = NULL;
 	struct hvir_dev *hd;
 	int n = 0, ret;
@@ -327,11 +326,11 @@ int hvir_kunit_check_device_info(void)
 		list_for_each_entry(hd, &hvir_devs, node)
 			claimed |= hd->dev == &pdev->dev;
 		spin_unlock(&hvir_devs_lock);
-		ret = hyperv_iommu_root_device_info(pdev, &info);
+		ret = hvir_device_info(pdev, &info);
 		if (!claimed && ret == -ENODEV)
 			continue;
 		if (!claimed || ret || info.devid != mshv_hvcall_pci_devid(pdev) ||
-		    !info.users || info.placement == HYPERV_IOMMU_ROOT_MOVING) {
+		    !info.users || info.placement == HVIR_MOVING) {
 			pci_dev_put(pdev);
 			return -1;
 		}

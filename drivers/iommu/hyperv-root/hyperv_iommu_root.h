@@ -14,22 +14,22 @@
 struct pci_dev;
 
 /* Where the hypervisor has a device. */
-enum hyperv_iommu_root_placement {
+enum hvir_placement {
 	/* In the device domain @domain (0: default, U32_MAX: NULL, else paging). */
-	HYPERV_IOMMU_ROOT_IN_DOMAIN,
+	HVIR_IN_DOMAIN,
 	/* Detached: DMA blocked (a fence, or a failed attach and rollback). */
-	HYPERV_IOMMU_ROOT_DETACHED,
+	HVIR_DETACHED,
 	/* Being moved by an attach right now. */
-	HYPERV_IOMMU_ROOT_MOVING,
+	HVIR_MOVING,
 };
 
-struct hyperv_iommu_root_device {
+struct hvir_device_info {
 	/* The hypervisor device id (mshv_hvcall_pci_devid()). */
 	u64 devid;
 	/* Claimed functions that share this id (aliases). */
 	u32 users;
-	enum hyperv_iommu_root_placement placement;
-	/* With HYPERV_IOMMU_ROOT_IN_DOMAIN. */
+	enum hvir_placement placement;
+	/* With HVIR_IN_DOMAIN. */
 	u32 domain;
 };
 
@@ -38,7 +38,6 @@ struct hyperv_iommu_root_device {
  * A snapshot: the placement changes with every attach (which the caller
  * makes through the IOMMU core, e.g. VFIO or iommufd). Process context.
  */
-int hyperv_iommu_root_device_info(struct pci_dev *pdev,
-				  struct hyperv_iommu_root_device *info);
+int hvir_device_info(struct pci_dev *pdev, struct hvir_device_info *info);
 
 #endif
