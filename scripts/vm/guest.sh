@@ -51,6 +51,16 @@ kmsg() { echo "$*" >/dev/kmsg; }
 # A hung step must not hang the run: commands get a time limit (exit 124).
 T="timeout --kill-after=10 ${MSHV_STEP_TIMEOUT:-900}"
 
+# bind_vfio BDF LOG: binds the function to vfio-pci (driver_override, unbind,
+# drivers_probe); fails if it did not end up there.
+bind_vfio() {
+	local d=/sys/bus/pci/devices/$1
+	echo vfio-pci >"$d/driver_override"
+	[[ -e $d/driver ]] && echo "$1" >"$d/driver/unbind"
+	echo "$1" >/sys/bus/pci/drivers_probe 2>>"$2"
+	[[ $(basename "$(readlink "$d/driver")") == vfio-pci ]]
+}
+
 run_step() {
 	local n=$1 kind=$2
 	shift 2
@@ -133,10 +143,7 @@ run_step() {
 			rc=2
 		else
 			bdf=$(basename "$d")
-			echo vfio-pci >"$d/driver_override"
-			[[ -e $d/driver ]] && echo "$bdf" >"$d/driver/unbind"
-			echo "$bdf" >/sys/bus/pci/drivers_probe 2>>"$log"
-			if [[ $(basename "$(readlink "$d/driver")") == vfio-pci ]]; then
+			if bind_vfio "$bdf" "$log"; then
 				export VFIO_SELFTESTS_BDF=$bdf
 				echo "$bdf ($1) bound to vfio-pci, group $(basename "$(readlink "$d/iommu_group")")" >>"$log"
 			else
@@ -164,11 +171,7 @@ run_step() {
 			rc=2
 		else
 			for bdf in ${members[$grp]}; do
-				x=/sys/bus/pci/devices/$bdf
-				echo vfio-pci >"$x/driver_override"
-				[[ -e $x/driver ]] && echo "$bdf" >"$x/driver/unbind"
-				echo "$bdf" >/sys/bus/pci/drivers_probe 2>>"$log"
-				if [[ $(basename "$(readlink "$x/driver")") != vfio-pci ]]; then
+				if ! bind_vfio "$bdf" "$log"; then
 					echo "$bdf ($1): binding to vfio-pci failed" >>"$log"
 					rc=1
 				fi

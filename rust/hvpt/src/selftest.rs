@@ -453,6 +453,22 @@ pub fn strict_rejections<B: SimBackend>(b: &B) -> Outcome {
     Ok(())
 }
 
+/// ATTACH_DEVICE of `dev` to `guest` under the logical id `logical`, as the seed issues it.
+fn direct_attach_input(guest: PartitionId, dev: DeviceId, logical: LogicalId) -> AttachDevice {
+    AttachDevice {
+        partition: guest,
+        device: dev,
+        flags: AttachDeviceFlags {
+            logical_id: true,
+            ..AttachDeviceFlags::default()
+        },
+        vtl: 0,
+        logical,
+        pci_caps: 0,
+        pf_rid: 0,
+    }
+}
+
 /// Direct attach charges the guest partition's pool (deposits go there, not to the root), a
 /// partition with an attached device cannot be destroyed, and detach frees the page again.
 pub fn direct_attach<B: SimBackend>(b: &B) -> Outcome {
@@ -467,18 +483,7 @@ pub fn direct_attach<B: SimBackend>(b: &B) -> Outcome {
         });
     };
     let logical = LogicalId::from_bdf(0, PciRid::new(4, 0));
-    let a = AttachDevice {
-        partition: guest,
-        device: dev,
-        flags: AttachDeviceFlags {
-            logical_id: true,
-            ..AttachDeviceFlags::default()
-        },
-        vtl: 0,
-        logical,
-        pci_caps: 0,
-        pf_rid: 0,
-    };
+    let a = direct_attach_input(guest, dev, logical);
     let root_before = b.with_sim(|s| s.pool(PartitionId::SELF));
     check!(
         errno_of(hv.attach_device(AttachDevice {
@@ -549,18 +554,7 @@ fn l1vh_scenario<B: SimBackend>(b: &B) -> Outcome {
         });
     };
     let logical = LogicalId::from_bdf(0, PciRid::new(6, 0));
-    let a = AttachDevice {
-        partition: guest,
-        device: dev,
-        flags: AttachDeviceFlags {
-            logical_id: true,
-            ..AttachDeviceFlags::default()
-        },
-        vtl: 0,
-        logical,
-        pci_caps: 0,
-        pf_rid: 0,
-    };
+    let a = direct_attach_input(guest, dev, logical);
     check!(hv.attach_device(a).is_ok());
     check!(hv.detach_device(guest, logical).is_ok());
     check!(b.with_sim(|s| s.destroy_partition(guest)).is_ok());

@@ -131,16 +131,6 @@ static int attach_pt(int dev, uint32_t pt)
 	return ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a) ? -errno : 0;
 }
 
-static void *buffer(size_t len, int flags)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	memset(p, 0xa5, len);
-	return p;
-}
 
 FIXTURE(hviommu) {
 	int iommufd, dev;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <linux/iommufd.h>
@@ -354,6 +355,18 @@ close_iommufd:
 	*dev = -1;
 	*iommufd = -1;
 	return rc;
+}
+
+/* @len bytes of private anonymous memory (@flags: e.g. MAP_HUGETLB), touched. */
+static inline void *buffer(size_t len, int flags)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 0xa5, len);
+	return p;
 }
 
 #endif

@@ -22,7 +22,6 @@
  */
 #include <libgen.h>
 #include <limits.h>
-#include <sys/mman.h>
 
 #include "kselftest_harness.h"
 #include "hv_sim.h"
@@ -194,17 +193,6 @@ static int unmap(struct _test_data_modes *self, const struct range *r)
 	}
 }
 
-static void *buffer(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	memset(p, 0x5a, len);
-	return p;
-}
-
 /*
  * Three mappings (64 KiB and 2 MiB writable, 4 pages read-only, one near
  * the top of the 48-bit aperture); the middle one unmapped; then the rest.
@@ -212,7 +200,7 @@ static void *buffer(size_t len)
  */
 TEST_F(modes, hypervisor_holds_exactly_what_user_space_mapped)
 {
-	void *a = buffer(64 << 10), *b = buffer(2 << 20), *c = buffer(4 * PG);
+	void *a = buffer(64 << 10, 0), *b = buffer(2 << 20, 0), *c = buffer(4 * PG, 0);
 	struct range r[3];
 
 	ASSERT_NE(NULL, a);
