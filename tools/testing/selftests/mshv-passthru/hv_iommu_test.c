@@ -131,7 +131,6 @@ static int attach_pt(int dev, uint32_t pt)
 	return ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a) ? -errno : 0;
 }
 
-
 FIXTURE(hviommu) {
 	int iommufd, dev;
 	uint32_t dev_id, ioas;
