@@ -249,11 +249,12 @@ TEST_F(modes, hypervisor_holds_exactly_what_user_space_mapped)
 TEST(interrupt_remapping_is_required)
 {
 	static const char *const containers[] = { "/dev/vfio/vfio", "/dev/iommu" };
+	static const int types[] = { VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU };
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	const char *bdf = getenv("VFIO_SELFTESTS_BDF");
-	unsigned int seg, bus, dev, fn, i, t;
+	unsigned int seg, bus, dev, fn, i, k;
 	char devid[24];
-	int group, c, iommufd, cdev;
+	int group, c, iommufd, cdev, err;
 
 	if (!bdf || sscanf(bdf, "%x:%x:%x.%x", &seg, &bus, &dev, &fn) != 4)
 		SKIP(return, "VFIO_SELFTESTS_BDF (a function bound to vfio-pci) not set");
@@ -263,26 +264,27 @@ TEST(interrupt_remapping_is_required)
 		SKIP(return, "allow_unsafe_interrupts=Y: the modes run instead");
 	ASSERT_EQ(0, pci_devid(seg, bus, dev, fn, devid, sizeof(devid)));
 	for (i = 0; i < 2; i++) {
-		for (t = VFIO_TYPE1_IOMMU; t <= VFIO_TYPE1v2_IOMMU; t++) {
+		for (k = 0; k < ARRAY_SIZE(types); k++) {
+			const char *what = "VFIO_SET_IOMMU";
+			int t = types[k];
+
 			group = group_open(bdf);
 			ASSERT_LE(0, group);
 			c = open(containers[i], O_RDWR);
 			ASSERT_LE(0, c);
 			ASSERT_EQ(0, ioctl(group, VFIO_GROUP_SET_CONTAINER, &c));
 			/* type1 refuses VFIO_SET_IOMMU, iommufd the device open. */
-			errno = 0;
 			if (ioctl(c, VFIO_SET_IOMMU, t)) {
-				printf("# %s, type %u: VFIO_SET_IOMMU: %s\n", containers[i],
-				       t, strerror(errno));
+				err = errno;
 			} else {
+				what = "VFIO_GROUP_GET_DEVICE_FD";
 				cdev = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
+				err = cdev < 0 ? errno : 0;
 				if (cdev >= 0)
 					close(cdev);
-				ASSERT_GT(0, cdev);
-				printf("# %s, type %u: VFIO_GROUP_GET_DEVICE_FD: %s\n",
-				       containers[i], t, strerror(errno));
 			}
-			ASSERT_EQ(EPERM, errno);
+			printf("# %s, type %d: %s: %s\n", containers[i], t, what, strerror(err));
+			ASSERT_EQ(EPERM, err);
 			close(group);
 			close(c);
 			ASSERT_EQ(0, domains(NULL, 0));
@@ -294,10 +296,9 @@ TEST(interrupt_remapping_is_required)
 	cdev = vfio_cdev_open(bdf);
 	ASSERT_LE(0, cdev);
 	bind.iommufd = iommufd;
-	errno = 0;
-	ASSERT_NE(0, ioctl(cdev, VFIO_DEVICE_BIND_IOMMUFD, &bind));
-	printf("# iommufd cdev: VFIO_DEVICE_BIND_IOMMUFD: %s\n", strerror(errno));
-	ASSERT_EQ(EPERM, errno);
+	err = ioctl(cdev, VFIO_DEVICE_BIND_IOMMUFD, &bind) ? errno : 0;
+	printf("# iommufd cdev: VFIO_DEVICE_BIND_IOMMUFD: %s\n", strerror(err));
+	ASSERT_EQ(EPERM, err);
 	close(cdev);
 	close(iommufd);
 	ASSERT_EQ(0, domains(NULL, 0));
