@@ -17,8 +17,9 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// Pages a backend keeps in its reserve: enough for the layer's first three deposits of a
-/// shortage (16 + 32 + 64 pages would be 112; a refused unmap is rare, and a fence follows).
+/// Pages a backend keeps in its reserve: the layer's first two deposits of a shortage without
+/// progress (16 + 32) and part of a third. Beyond that the unmap is refused and the domain
+/// fenced, rather than allocating.
 pub const RESERVE_PAGES: usize = 64;
 
 /// `N` slots of page frame numbers (0 is an empty slot; page frame 0 is never deposited).
