@@ -20,6 +20,8 @@ void *hvir_rs_domain_new(u32 id, int *err);
  * deletes it and calls hvir_id_free().
  */
 bool hvir_rs_domain_free(void *rs);
+/* Called last when a paging domain is freed (after hvir_rs_domain_free()). */
+void hvir_rs_domain_gone(void);
 /* Maps @pages 4K pages; *mapped gets the bytes mapped (all or nothing). */
 int hvir_rs_map(void *rs, u64 iova, u64 paddr, u64 pages, int prot,
 		bool atomic, size_t *mapped);

@@ -237,7 +237,6 @@ unsafe extern "C" fn hvir_rs_domain_free(rs: *mut c_void) -> bool {
     // SAFETY: `rs` came from `KBox::into_raw` in `hvir_rs_domain_new` and is taken back once;
     // the state was pinned there and stays pinned.
     let d = unsafe { Pin::new_unchecked(KBox::from_raw(rs.cast::<Domain>())) };
-    LIVE_DOMAINS.fetch_sub(1, Ordering::Relaxed);
     if teardown(&d) {
         return true;
     }
@@ -331,10 +330,12 @@ unsafe extern "C" fn hvir_rs_iova_to_phys(rs: *mut c_void, iova: u64) -> u64 {
 ///
 /// `rs` NULL, or as for [`domain`].
 unsafe fn is_broken(rs: *mut c_void, id: u32) -> bool {
-    // SAFETY: by the function's safety requirements.
-    !rs.is_null()
-        && unsafe { domain(rs) }.id == id
-        && unsafe { domain(rs) }.broken.load(Ordering::Acquire)
+    if rs.is_null() {
+        return false;
+    }
+    // SAFETY: `rs` is not NULL, so by the function's safety requirements it is a live state.
+    let d = unsafe { domain(rs) };
+    d.id == id && d.broken.load(Ordering::Acquire)
 }
 
 /// Moves hypervisor device `devid` to domain `to` (state `to_rs`, NULL for identity and
@@ -446,11 +447,18 @@ unsafe extern "C" fn hvir_rs_device_info(
     0
 }
 
+/// The last step of freeing a paging domain (after `hvir_rs_domain_free` and the C side's own
+/// cleanup): from here on the release control may let the module go.
+#[no_mangle]
+extern "C" fn hvir_rs_domain_gone() {
+    LIVE_DOMAINS.fetch_sub(1, Ordering::Release);
+}
+
 /// Whether the module is in use: a paging domain exists, or a device is not in the default
 /// domain.
 #[no_mangle]
 extern "C" fn hvir_rs_in_use() -> bool {
-    LIVE_DOMAINS.load(Ordering::Relaxed) != 0 || devices_in_use(&Devices)
+    LIVE_DOMAINS.load(Ordering::Acquire) != 0 || devices_in_use(&Devices)
 }
 
 /// # Safety

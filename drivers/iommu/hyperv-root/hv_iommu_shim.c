@@ -161,6 +161,8 @@ static void hvir_domain_free(struct iommu_domain *domain)
 	if (hvir_rs_domain_free(d->rs))
 		ida_free(&hvir_ida, d->id);
 	kfree(d);
+	/* Last: the release control counts this domain until here. */
+	hvir_rs_domain_gone();
 }
 
 static const struct iommu_domain_ops hvir_paging_ops = {
