@@ -22,9 +22,12 @@ void *hvir_rs_domain_new(u32 id, int *err);
 bool hvir_rs_domain_free(void *rs);
 /* Called last when a paging domain is freed (after hvir_rs_domain_free()). */
 void hvir_rs_domain_gone(void);
-/* Maps @pages 4K pages; *mapped gets the bytes mapped (all or nothing). */
-int hvir_rs_map(void *rs, u64 iova, u64 paddr, u64 pages, int prot,
-		bool atomic, size_t *mapped);
+/*
+ * Maps @pages 4K pages, allocating with @gfp (the caller's); *mapped gets the
+ * bytes mapped (all or nothing).
+ */
+int hvir_rs_map(void *rs, u64 iova, u64 paddr, u64 pages, int prot, gfp_t gfp,
+		size_t *mapped);
 /*
  * Unmaps the mapped run of up to @pages pages from @iova; returns its length.
  * Never fails and never allocates; if the hypervisor refuses, the domain's
@@ -53,6 +56,14 @@ bool hvir_rs_skip(const char *list, u16 segment, u8 bus, u8 devfn);
 
 /* ---- Implemented in C ---- */
 
+/*
+ * Frees a list of generic_pt table pages. Exported by the kernel, declared
+ * only in drivers/iommu/iommu-pages.h, which an out-of-tree module cannot
+ * include.
+ */
+struct iommu_pages_list;
+void iommu_put_pages_list(struct iommu_pages_list *list);
+
 int hvir_register(void);
 /* -EBUSY while a claimed device is in use; else unregisters (idempotent). */
 int hvir_release(void);
@@ -62,6 +73,17 @@ const char *hvir_skip_list(void);
 int hvir_kunit_check_device_info(void);
 const char *hvir_dma_list(void);
 unsigned int hvir_max_domains(void);
+/*
+ * The shadow page table of a paging domain (generic_pt, AMDv1 format).
+ * new: NULL on allocation failure. map: all or nothing; -EEXIST if any page
+ * of the range is mapped, -ENOMEM. unmap: the mapped run from @iova (at most
+ * @len bytes, never splitting a map); never allocates. iova_to_phys: lockless.
+ */
+void *hvir_shadow_new(void);
+void hvir_shadow_free(void *shadow);
+int hvir_shadow_map(void *shadow, u64 iova, u64 paddr, u64 len, gfp_t gfp);
+u64 hvir_shadow_unmap(void *shadow, u64 iova, u64 len);
+u64 hvir_shadow_iova_to_phys(void *shadow, u64 iova);
 /* Releases a quarantined domain's id once the hypervisor deleted it. */
 void hvir_id_free(u32 id);
 /* At unload, after the last domain. */

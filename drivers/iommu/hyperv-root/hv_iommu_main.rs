@@ -7,7 +7,8 @@
 //! - blocked domain: the hypervisor's NULL domain `0xFFFFFFFF`;
 //! - paging domains: an S2 device domain per iommu domain (ids from an IDA, never 0 or
 //!   `0xFFFFFFFF`); every map/unmap reaches the hypervisor before it returns, and a shadow
-//!   table records what is mapped for an exact `iova_to_phys` and arbitrary partial unmaps.
+//!   (the kernel's generic page table, AMDv1 format, private to the driver) records what is
+//!   mapped for an exact, lockless `iova_to_phys`.
 //!
 //! The iommu_ops tables and registration are C (`hv_iommu_shim.c`); the logic is the shared
 //! `hvpt::iommu` code, called through the `hvir_rs_*` functions below. Every hypercall goes
@@ -15,7 +16,8 @@
 //! simulated hypervisor (`mshv_hvcall simulate=1`). See `Documentation/hyperv-iommu-root.rst`.
 
 use core::ffi::{c_int, c_void, CStr};
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use kernel::ffi::c_char;
 
@@ -40,11 +42,9 @@ use boundary::HvBackend;
 use hvpt::abi::{CreateDomainFlags, DeviceDomain};
 use hvpt::iommu::{
     attach_device, devices_in_use, fence_domain, DeviceEntry, DeviceTable, DomainState,
-    PagingDomain, Placement, RequestCounts,
+    PagingDomain, Placement, RequestCounts, Shadow, Stranded,
 };
 use hvpt::layer::{Backend, Context, Hv};
-use hvpt::pagetable::PageTable;
-use kalloc::KernelAlloc;
 
 module! {
     type: HvIommu,
@@ -56,6 +56,7 @@ module! {
 
 /// C functions of `hv_iommu_shim.c` (declared in `hv_iommu.h`).
 mod shim {
+    use core::ffi::c_void;
     use kernel::ffi::{c_char, c_int};
 
     extern "C" {
@@ -67,6 +68,17 @@ mod shim {
         pub(super) fn hvir_max_domains() -> core::ffi::c_uint;
         pub(super) fn hvir_id_free(id: u32);
         pub(super) fn hvir_ids_destroy();
+        pub(super) fn hvir_shadow_new() -> *mut c_void;
+        pub(super) fn hvir_shadow_free(shadow: *mut c_void);
+        pub(super) fn hvir_shadow_map(
+            shadow: *mut c_void,
+            iova: u64,
+            paddr: u64,
+            len: u64,
+            gfp: kernel::bindings::gfp_t,
+        ) -> c_int;
+        pub(super) fn hvir_shadow_unmap(shadow: *mut c_void, iova: u64, len: u64) -> u64;
+        pub(super) fn hvir_shadow_iova_to_phys(shadow: *mut c_void, iova: u64) -> u64;
         #[cfg(CONFIG_KUNIT)]
         pub(super) fn hvir_kunit_check_device_info() -> c_int;
     }
@@ -102,19 +114,170 @@ impl DeviceTable for Devices {
     }
 }
 
-/// A paging domain's state: its shadow table (updated from `map_pages`/`unmap_pages`, which may
-/// run in atomic context, hence an IRQ-safe spinlock) and whether it is broken.
+/// The caller's allocation flags, and whether they allow sleeping.
+#[derive(Clone, Copy)]
+struct Gfp {
+    raw: kernel::bindings::gfp_t,
+    blocking: bool,
+}
+
+impl Gfp {
+    fn new(raw: kernel::bindings::gfp_t) -> Self {
+        Self {
+            raw,
+            blocking: raw & (1 << kernel::bindings::___GFP_DIRECT_RECLAIM_BIT) != 0,
+        }
+    }
+}
+
+/// How far [`GenericShadow::next_recorded`] searches page by page: 64 GiB of IOVA. It runs
+/// only at the teardown of a domain that the IOMMU core left pages in (a leaking DMA API user).
+const SEARCH_PAGES: u64 = 1 << 24;
+
+/// A paging domain's shadow: the kernel's generic page table (generic_pt, AMDv1 format) that
+/// the C shim allocates, plus the count and the window of what is recorded.
+///
+/// # Invariants
+///
+/// `pt` came from `hvir_shadow_new()` and is freed only by `Drop`.
+struct GenericShadow {
+    pt: NonNull<c_void>,
+    recorded: AtomicU64,
+    /// Lowest first page and highest end page ever recorded.
+    lo: AtomicU64,
+    hi: AtomicU64,
+}
+
+// SAFETY: generic_pt tables may be used from any thread; callers serialize operations on
+// overlapping ranges (the IOMMU core's rule, which every caller of `PagingDomain` follows).
+unsafe impl Send for GenericShadow {}
+// SAFETY: as for `Send`; lookups are lockless by design.
+unsafe impl Sync for GenericShadow {}
+
+impl GenericShadow {
+    fn new() -> Result<Self> {
+        // SAFETY: no preconditions; process context.
+        let pt = NonNull::new(unsafe { shim::hvir_shadow_new() }).ok_or(ENOMEM)?;
+        // INVARIANT: `pt` came from `hvir_shadow_new()`.
+        Ok(Self {
+            pt,
+            recorded: AtomicU64::new(0),
+            lo: AtomicU64::new(u64::MAX),
+            hi: AtomicU64::new(0),
+        })
+    }
+}
+
+impl Drop for GenericShadow {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant; nothing uses the table after this.
+        unsafe { shim::hvir_shadow_free(self.pt.as_ptr()) };
+    }
+}
+
+const PAGE: u64 = 4096;
+
+impl Shadow for GenericShadow {
+    type Gfp = Gfp;
+
+    fn context(gfp: Gfp) -> Context {
+        if gfp.blocking {
+            Context::Sleepable
+        } else {
+            Context::Atomic
+        }
+    }
+
+    fn record(&self, first: u64, pfn: u64, pages: u64, gfp: Gfp) -> Result<(), hvpt::errno::Errno> {
+        let (Some(iova), Some(pa), Some(len)) = (
+            first.checked_mul(PAGE),
+            pfn.checked_mul(PAGE),
+            pages.checked_mul(PAGE),
+        ) else {
+            return Err(hvpt::errno::EOVERFLOW);
+        };
+        // SAFETY: by the type invariant `pt` is a live table.
+        let ret = unsafe { shim::hvir_shadow_map(self.pt.as_ptr(), iova, pa, len, gfp.raw) };
+        if ret != 0 {
+            return Err(hvpt::errno::Errno(-ret));
+        }
+        self.recorded.fetch_add(pages, Ordering::Relaxed);
+        self.lo.fetch_min(first, Ordering::Relaxed);
+        self.hi
+            .fetch_max(first.saturating_add(pages), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn forget(&self, first: u64, max: u64) -> u64 {
+        let Some(iova) = first.checked_mul(PAGE) else {
+            return 0;
+        };
+        let len = max.saturating_mul(PAGE);
+        // SAFETY: by the type invariant `pt` is a live table.
+        let run = unsafe { shim::hvir_shadow_unmap(self.pt.as_ptr(), iova, len) } / PAGE;
+        self.recorded.fetch_sub(run, Ordering::Relaxed);
+        run
+    }
+
+    fn frame(&self, page: u64) -> Option<u64> {
+        let iova = page.checked_mul(PAGE)?;
+        // SAFETY: by the type invariant `pt` is a live table.
+        let pa = unsafe { shim::hvir_shadow_iova_to_phys(self.pt.as_ptr(), iova) };
+        (pa != 0).then_some(pa / PAGE)
+    }
+
+    fn recorded(&self) -> u64 {
+        self.recorded.load(Ordering::Relaxed)
+    }
+
+    fn next_recorded(&self, from: u64) -> Option<u64> {
+        if self.recorded() == 0 {
+            return None;
+        }
+        let start = from.max(self.lo.load(Ordering::Relaxed));
+        let end = self
+            .hi
+            .load(Ordering::Relaxed)
+            .min(start.saturating_add(SEARCH_PAGES));
+        (start..end).find(|&p| self.frame(p).is_some())
+    }
+}
+
+/// A paging domain's state: its shadow, the ranges a refusal stranded in the hypervisor
+/// (behind an IRQ-safe spinlock: unmap runs in any context), and whether it is broken.
 #[pin_data]
 struct Domain {
+    shadow: GenericShadow,
     #[pin]
-    table: SpinLockIrq<PageTable<KernelAlloc>>,
+    stranded: SpinLockIrq<Stranded>,
     broken: AtomicBool,
     id: u32,
 }
 
-impl DomainState<KernelAlloc> for Domain {
-    fn with<R>(&self, f: impl FnOnce(&mut PageTable<KernelAlloc>) -> R) -> R {
-        f(&mut self.table.lock())
+impl Domain {
+    fn new(id: u32) -> Result<Pin<KBox<Self>>> {
+        let shadow = GenericShadow::new()?;
+        KBox::pin_init(
+            pin_init!(Domain {
+                shadow,
+                stranded <- new_spinlock_irq!(Stranded::new()),
+                broken: AtomicBool::new(false),
+                id,
+            }),
+            GFP_KERNEL,
+        )
+    }
+}
+
+impl DomainState for Domain {
+    type Shadow = GenericShadow;
+
+    fn shadow(&self) -> &GenericShadow {
+        &self.shadow
+    }
+
+    fn with_stranded<R>(&self, f: impl FnOnce(&mut Stranded) -> R) -> R {
+        f(&mut self.stranded.lock())
     }
 
     fn broken(&self) -> &AtomicBool {
@@ -193,16 +356,9 @@ unsafe extern "C" fn hvir_rs_domain_new(id: u32, err: *mut c_int) -> *mut c_void
     retry_quarantine();
     // The reserve that lets unmap deposit without allocating.
     HvBackend.refill_reserve(Context::Sleepable);
-    let domain = match KBox::pin_init(
-        pin_init!(Domain {
-            table <- new_spinlock_irq!(PageTable::new()),
-            broken: AtomicBool::new(false),
-            id,
-        }),
-        GFP_KERNEL,
-    ) {
+    let domain = match Domain::new(id) {
         Ok(d) => d,
-        Err(_) => return fail(ENOMEM.to_errno()),
+        Err(e) => return fail(e.to_errno()),
     };
     if let Err(e) = hv.create_domain(DeviceDomain::own_s2(id), flags) {
         pr_err!("CREATE_DEVICE_DOMAIN {} failed: {}\n", id, -e.0);
@@ -255,7 +411,7 @@ unsafe extern "C" fn hvir_rs_domain_free(rs: *mut c_void) -> bool {
     false
 }
 
-/// Maps `pages` pages; `*mapped` gets the bytes mapped.
+/// Maps `pages` pages, allocating as the caller's `gfp` allows; `*mapped` gets the bytes mapped.
 ///
 /// # Safety
 ///
@@ -267,24 +423,20 @@ unsafe extern "C" fn hvir_rs_map(
     paddr: u64,
     pages: u64,
     prot: c_int,
-    atomic: bool,
+    gfp: kernel::bindings::gfp_t,
     mapped: *mut usize,
 ) -> c_int {
     // SAFETY: by the function's safety requirements.
     let d = unsafe { domain(rs) };
-    let ctx = if atomic {
-        Context::Atomic
-    } else {
-        Context::Sleepable
-    };
+    let gfp = Gfp::new(gfp);
     let Some(bytes) = pages
         .checked_mul(4096)
         .and_then(|b| usize::try_from(b).ok())
     else {
         return EOVERFLOW.to_errno();
     };
-    let r = PagingDomain::new(d.id, d).map(&Hv::new(&HvBackend), iova, paddr, pages, prot, ctx);
-    if !atomic {
+    let r = PagingDomain::new(d.id, d).map(&Hv::new(&HvBackend), iova, paddr, pages, prot, gfp);
+    if gfp.blocking {
         // Top the unmap reserve up while we may sleep.
         HvBackend.refill_reserve(Context::Sleepable);
     }
@@ -608,15 +760,7 @@ mod tests {
 
     impl TestDomain {
         fn new() -> Option<Self> {
-            let d = KBox::pin_init(
-                pin_init!(Domain {
-                    table <- new_spinlock_irq!(PageTable::new()),
-                    broken: AtomicBool::new(false),
-                    id: TEST_DOMAIN,
-                }),
-                GFP_KERNEL,
-            )
-            .ok()?;
+            let d = Domain::new(TEST_DOMAIN).ok()?;
             let flags = CreateDomainFlags {
                 forward_progress_required: true,
                 inherit_owning_vtl: false,
@@ -636,12 +780,13 @@ mod tests {
         }
     }
 
-    /// The driver's paging-domain code in the kernel (shadow under `SpinLockIrq`, kernel
-    /// allocations, the hypercall backend): map, exact translation, overlap refused, partial
-    /// unmaps that split a mapping, and teardown. Only on the simulated hypervisor: on a real
-    /// host this suite, which runs at every load, must not create hypervisor domains.
+    /// The driver's paging-domain code in the kernel (the generic_pt shadow, kernel
+    /// allocations, the hypercall backend): maps, exact translation through small and large
+    /// leaves, overlap refused, an unmap stopping at a hole, and teardown with pages left in
+    /// the domain. Only on the simulated hypervisor: on a real host this suite, which runs at
+    /// every load, must not create hypervisor domains.
     #[test]
-    fn map_translate_and_partial_unmap() {
+    fn map_translate_and_unmap() {
         if boundary::kunit_skip_unless_simulated() {
             return;
         }
@@ -653,25 +798,41 @@ mod tests {
         };
         let d = PagingDomain::new(TEST_DOMAIN, &*t.0);
         let (iova, pa, rw) = (0x1_0000_0000u64, 0x4000_0000u64, IOMMU_READ | IOMMU_WRITE);
+        let kernel = Gfp::new(kernel::bindings::GFP_KERNEL);
 
-        assert_eq!(d.map(&hv, iova, pa, 600, rw, Context::Sleepable), Ok(()));
+        // 600 pages in two maps; 2M-aligned, so the first is one large leaf.
+        assert_eq!(d.map(&hv, iova, pa, 512, rw, kernel), Ok(()));
+        assert_eq!(
+            d.map(&hv, iova + 512 * PAGE, pa + 512 * PAGE, 88, rw, kernel),
+            Ok(())
+        );
         assert_eq!(d.mapped(), 600);
-        assert_eq!(d.iova_to_phys(iova + 123 * PAGE + 5), pa + 123 * PAGE + 5);
+        for p in [0, 1, 123, 511, 512, 599] {
+            assert_eq!(d.iova_to_phys(iova + p * PAGE + 5), pa + p * PAGE + 5);
+        }
         assert_eq!(d.iova_to_phys(iova + 600 * PAGE), 0);
+        assert_eq!(d.iova_to_phys(iova - PAGE), 0);
         // Overlapping the last page: refused, nothing changes.
-        let over = d.map(&hv, iova + 599 * PAGE, pa, 2, rw, Context::Atomic);
+        let over = d.map(
+            &hv,
+            iova + 599 * PAGE,
+            pa,
+            2,
+            rw,
+            Gfp::new(kernel::bindings::GFP_ATOMIC),
+        );
         assert_eq!(over, Err(errno::EEXIST));
         assert_eq!(d.mapped(), 600);
-        // A hole in the middle of the one mapping.
-        assert_eq!(d.unmap(&hv, iova + 100 * PAGE, 10), 10);
-        assert_eq!(d.iova_to_phys(iova + 100 * PAGE), 0);
-        assert_eq!(d.iova_to_phys(iova + 110 * PAGE), pa + 110 * PAGE);
-        assert_eq!(d.iova_to_phys(iova + 99 * PAGE), pa + 99 * PAGE);
-        // An unmap stops at the hole.
-        assert_eq!(d.unmap(&hv, iova, 600), 100);
-        assert_eq!(d.mapped(), 490);
-        assert_eq!(d.unmap_all(&hv), 0);
+        assert_eq!(d.iova_to_phys(iova + 599 * PAGE), pa + 599 * PAGE);
+        // The second map goes; an unmap of everything stops at the hole after the first.
+        assert_eq!(d.unmap(&hv, iova + 512 * PAGE, 88), 88);
+        assert_eq!(d.iova_to_phys(iova + 512 * PAGE), 0);
+        assert_eq!(d.unmap(&hv, iova, 600), 512);
         assert_eq!(d.mapped(), 0);
+        // Teardown finds what the core left behind.
+        assert_eq!(d.map(&hv, iova + 7 * PAGE, pa, 3, rw, kernel), Ok(()));
+        assert_eq!(d.unmap_all(&hv), 0);
+        assert_eq!(d.iova_to_phys(iova + 7 * PAGE), 0);
         assert!(!d.is_broken());
     }
 
@@ -689,8 +850,8 @@ mod tests {
 
     /// A map and an unmap from a truly atomic context (interrupts off, under a spinlock), as
     /// the DMA API may issue them: with `CONFIG_DEBUG_ATOMIC_SLEEP` any sleeping allocation
-    /// or lock on the way would splat. Deposits the map needs use `GFP_ATOMIC` pages, those
-    /// of the unmap come from the reserve.
+    /// or lock on the way would splat. The shadow's tables and the deposits the map needs use
+    /// `GFP_ATOMIC` pages, those of the unmap come from the reserve.
     #[test]
     fn map_and_unmap_with_interrupts_off() {
         if boundary::kunit_skip_unless_simulated() {
@@ -711,7 +872,14 @@ mod tests {
         let (iova, pa, rw) = (0x2_0000_0000u64, 0x4000_0000u64, IOMMU_READ | IOMMU_WRITE);
         let (mapped, unmapped) = {
             let _g = irq_off.lock();
-            let m = d.map(&hv, iova, pa, 1024, rw, Context::Atomic);
+            let m = d.map(
+                &hv,
+                iova,
+                pa,
+                1024,
+                rw,
+                Gfp::new(kernel::bindings::GFP_ATOMIC),
+            );
             (m, d.unmap(&hv, iova, 1024))
         };
         assert_eq!(mapped, Ok(()));

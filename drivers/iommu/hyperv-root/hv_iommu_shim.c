@@ -9,6 +9,7 @@
 
 #include <linux/device.h>
 #include <linux/err.h>
+#include <linux/generic_pt/iommu.h>
 #include <linux/idr.h>
 #include <linux/iommu.h>
 #include <linux/module.h>
@@ -21,6 +22,8 @@
 #include "hv_iommu.h"
 #include "hyperv_iommu_root.h"
 #include "mshv_hvcall.h"
+
+MODULE_IMPORT_NS("GENERIC_PT_IOMMU");
 
 static char hv_iommu_skip[256];
 module_param_string(hv_iommu_skip, hv_iommu_skip, sizeof(hv_iommu_skip), 0444);
@@ -43,7 +46,10 @@ MODULE_PARM_DESC(hv_iommu_max_domains,
 /* Domain ids tried when CREATE_DEVICE_DOMAIN says the id is taken. */
 #define HVIR_CREATE_TRIES	8
 /* Device addresses are 48 bits (the hypervisor's page-table reach). */
-#define HVIR_IOVA_END	((1ULL << 48) - 1)
+#define HVIR_IOVA_BITS	48
+#define HVIR_IOVA_END	((1ULL << HVIR_IOVA_BITS) - 1)
+/* What the shadow stores natively, and so what the IOMMU core may not split. */
+#define HVIR_PGSIZES	(SZ_4K | SZ_2M | SZ_1G)
 
 struct hvir_domain {
 	struct iommu_domain domain;
@@ -128,23 +134,106 @@ static struct hvir_domain hvir_blocked = {
 	.id = U32_MAX,
 };
 
+/*
+ * The shadow of a paging domain: the kernel's generic page table in the AMDv1
+ * format (large leaves, lockless lookups), private to the driver. It is not
+ * the iommu_domain the core sees (that one's map/unmap must also reach the
+ * hypervisor); the Rust side owns it and keeps it consistent with the
+ * hypervisor. Callers follow generic_pt's range-lock rule, which the IOMMU
+ * core's own callers guarantee.
+ */
+void *hvir_shadow_new(void)
+{
+	struct pt_iommu_amdv1_cfg cfg = {
+		.common.hw_max_vasz_lg2 = HVIR_IOVA_BITS,
+		.common.hw_max_oasz_lg2 = 52,
+		/* Four levels: exactly the 48-bit IOVA space. */
+		.starting_level = 3,
+	};
+	struct pt_iommu_amdv1 *pt;
+
+	pt = kzalloc_obj(*pt);
+	if (!pt)
+		return NULL;
+	pt->iommu.nid = NUMA_NO_NODE;
+	if (pt_iommu_amdv1_init(pt, &cfg, GFP_KERNEL_ACCOUNT)) {
+		kfree(pt);
+		return NULL;
+	}
+	return pt;
+}
+
+void hvir_shadow_free(void *shadow)
+{
+	struct pt_iommu_amdv1 *pt = shadow;
+
+	pt_iommu_deinit(&pt->iommu);
+	kfree(pt);
+}
+
+u64 hvir_shadow_unmap(void *shadow, u64 iova, u64 len)
+{
+	struct pt_iommu *pt = &((struct pt_iommu_amdv1 *)shadow)->iommu;
+	struct iommu_iotlb_gather gather;
+	size_t n;
+
+	if (iova > HVIR_IOVA_END)
+		return 0;
+	len = min(len, HVIR_IOVA_END - iova + 1);
+	iommu_iotlb_gather_init(&gather);
+	n = pt->ops->unmap_range(pt, iova, len, &gather);
+	/* No hardware walks the shadow: tables go straight back. */
+	iommu_put_pages_list(&gather.freelist);
+	return n;
+}
+
+int hvir_shadow_map(void *shadow, u64 iova, u64 paddr, u64 len, gfp_t gfp)
+{
+	struct pt_iommu *pt = &((struct pt_iommu_amdv1 *)shadow)->iommu;
+	size_t mapped = 0;
+	int ret;
+
+	if (iova > HVIR_IOVA_END || len > HVIR_IOVA_END - iova + 1)
+		return -EINVAL;
+	ret = pt->ops->map_range(pt, iova, paddr, len, IOMMU_READ | IOMMU_WRITE,
+				 gfp, &mapped);
+	if (!ret)
+		return 0;
+	/* All or nothing: take back what this call mapped. */
+	if (mapped)
+		hvir_shadow_unmap(shadow, iova, mapped);
+	return ret == -EADDRINUSE ? -EEXIST : ret;
+}
+
+u64 hvir_shadow_iova_to_phys(void *shadow, u64 iova)
+{
+	struct pt_iommu_amdv1 *pt = shadow;
+
+	return pt_iommu_amdv1_iova_to_phys(&pt->iommu.domain, iova);
+}
+
 static int hvir_map_pages(struct iommu_domain *domain, unsigned long iova,
 			  phys_addr_t paddr, size_t pgsize, size_t pgcount,
 			  int prot, gfp_t gfp, size_t *mapped)
 {
-	if (pgsize != SZ_4K)
-		return -EINVAL;
-	return hvir_rs_map(to_hvir(domain)->rs, iova, paddr, pgcount, prot,
-			   !gfpflags_allow_blocking(gfp), mapped);
+	size_t pages;
+
+	/* pgsize is one of HVIR_PGSIZES; the hypervisor maps 4K pages. */
+	if (check_mul_overflow(pgsize / SZ_4K, pgcount, &pages))
+		return -EOVERFLOW;
+	return hvir_rs_map(to_hvir(domain)->rs, iova, paddr, pages, prot, gfp,
+			   mapped);
 }
 
 static size_t hvir_unmap_pages(struct iommu_domain *domain, unsigned long iova,
 			       size_t pgsize, size_t pgcount,
 			       struct iommu_iotlb_gather *gather)
 {
-	if (pgsize != SZ_4K)
+	size_t pages;
+
+	if (check_mul_overflow(pgsize / SZ_4K, pgcount, &pages))
 		return 0;
-	return hvir_rs_unmap(to_hvir(domain)->rs, iova, pgcount) * SZ_4K;
+	return hvir_rs_unmap(to_hvir(domain)->rs, iova, pages) * SZ_4K;
 }
 
 static phys_addr_t hvir_iova_to_phys(struct iommu_domain *domain,
@@ -215,7 +304,7 @@ hvir_domain_alloc_paging_flags(struct device *dev, u32 flags,
 	/* iommufd uses the domain as returned; the core overwrites the type. */
 	d->domain.type = IOMMU_DOMAIN_UNMANAGED;
 	d->domain.ops = &hvir_paging_ops;
-	d->domain.pgsize_bitmap = SZ_4K;
+	d->domain.pgsize_bitmap = HVIR_PGSIZES;
 	d->domain.geometry.aperture_start = 0;
 	d->domain.geometry.aperture_end = HVIR_IOVA_END;
 	d->domain.geometry.force_aperture = true;

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The kernel-independent part of the hyperv-iommu-root driver: paging-domain map/unmap with an
-//! exact shadow table, transactional attach, and the `hv_iommu_skip` list.
+//! exact shadow, transactional attach, and the `hv_iommu_skip` list.
 //!
-//! A paging domain is a hypervisor S2 device domain plus a [`PageTable`] that records what the
-//! driver mapped (page number, protection). The shadow answers `iova_to_phys` exactly, lets any
-//! sub-range be unmapped (there are no large entries to split), and tells unmap which pages the
-//! hypervisor holds. After every operation, failed or not, it holds exactly what the hypervisor
-//! holds: entries are recorded before MAP, cleared for the pages a failed MAP's rollback
-//! removed, and cleared after UNMAP only for the pages the hypervisor let go.
+//! A paging domain is a hypervisor S2 device domain plus a [`Shadow`] that records what the
+//! driver mapped (in the kernel, the kernel's generic page table). The shadow answers
+//! `iova_to_phys` without a lock and tells unmap which run is mapped. After every operation,
+//! failed or not, the shadow plus the domain's [`Stranded`] ranges equal what the hypervisor
+//! holds: a map is recorded before MAP and forgotten whole if MAP fails; an unmap forgets the
+//! run, then UNMAPs it; what a refused call leaves in the hypervisor is stranded.
 //!
 //! Where the hypervisor keeps pages that the IOMMU core will free (an UNMAP refused, a MAP
 //! whose rollback failed), the domain is *broken*: its devices are detached in the hypervisor
@@ -22,8 +22,6 @@ use super::calls::MapFlags;
 use super::device_id::DeviceId;
 use super::errno::{self, Errno};
 use super::layer::{Backend, Context, Hv};
-use super::pagetable::{PageTable, SetError};
-use super::storage::Storage;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// `IOMMU_READ`.
@@ -44,19 +42,136 @@ pub const fn map_flags(prot: i32) -> MapFlags {
     }
 }
 
-// Shadow entries: bit 0 present, bits 1..3 the protection bits we keep, page number from bit 12.
-const PRESENT: u64 = 1;
-const KEPT_PROT: i32 = IOMMU_READ | IOMMU_WRITE;
+/// What a paging domain records of its mappings: IOVA page number to frame number.
+///
+/// In the kernel this is the kernel's generic page table (generic_pt, AMDv1 format: large
+/// leaves, lockless lookups, tables allocated with the caller's gfp); on the host a model of it.
+/// Its rules are the IOMMU API's: callers serialize operations on overlapping ranges (the IOMMU
+/// core's range-lock contract), and a [`Shadow::forget`] never splits a [`Shadow::record`]: it
+/// starts where a record starts and ends where one ends (or aggregates whole records).
+pub trait Shadow {
+    /// How the caller lets the shadow allocate (the kernel's `gfp_t`).
+    type Gfp: Copy;
 
-const fn shadow(pfn: u64, prot: i32) -> u64 {
-    (pfn << 12) | (((prot & KEPT_PROT) as u64) << 1) | PRESENT
+    /// How hypercall deposits may allocate under the same caller (atomic unless `gfp` may
+    /// block).
+    fn context(gfp: Self::Gfp) -> Context;
+
+    /// Records `pages` pages from IOVA page `first` to frames from `pfn`, all or nothing:
+    /// `EEXIST` if any page is recorded already, `ENOMEM`, `EINVAL` outside the shadow's range.
+    fn record(&self, first: u64, pfn: u64, pages: u64, gfp: Self::Gfp) -> Result<(), Errno>;
+
+    /// Forgets the recorded run from page `first`, at most `max` pages, up to the first page not
+    /// recorded; returns its length. Never allocates and never fails.
+    fn forget(&self, first: u64, max: u64) -> u64;
+
+    /// The frame page `page` is recorded to. Lockless.
+    fn frame(&self, page: u64) -> Option<u64>;
+
+    /// Pages recorded.
+    fn recorded(&self) -> u64;
+
+    /// The first recorded page at or after `from` (teardown of a domain the core left pages in;
+    /// may be slow). `None` if there is none, or the shadow cannot tell (then
+    /// [`Shadow::recorded`] stays non-zero and the domain cannot be deleted).
+    fn next_recorded(&self, from: u64) -> Option<u64>;
 }
 
-/// A paging domain's state as the driver keeps it: the shadow table under its lock (a spinlock
-/// in the kernel), whether the domain is broken, and how to fence it.
-pub trait DomainState<A: Storage> {
-    /// Runs `f` with the table locked. `f` does not sleep and issues no hypercall.
-    fn with<R>(&self, f: impl FnOnce(&mut PageTable<A>) -> R) -> R;
+/// Ranges the hypervisor still maps but the shadow no longer records: what a refused UNMAP
+/// kept, or a MAP whose rollback failed. Only a broken domain has any. Fixed capacity so that
+/// recording one never allocates (this runs on the unmap path); beyond it the pages are only
+/// counted, and the domain can never be deleted (its id stays quarantined).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stranded {
+    ranges: [(u64, u64); Stranded::CAPACITY],
+    len: usize,
+    /// Pages stranded beyond the capacity: known to exist, not where.
+    pub untracked: u64,
+}
+
+impl Stranded {
+    /// Ranges kept.
+    pub const CAPACITY: usize = 8;
+
+    /// An empty record.
+    pub const fn new() -> Self {
+        Self {
+            ranges: [(0, 0); Self::CAPACITY],
+            len: 0,
+            untracked: 0,
+        }
+    }
+
+    /// The ranges, as `(first page, pages)`.
+    pub fn ranges(&self) -> &[(u64, u64)] {
+        self.ranges.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Pages stranded in all.
+    pub fn pages(&self) -> u64 {
+        self.ranges()
+            .iter()
+            .fold(self.untracked, |n, r| n.saturating_add(r.1))
+    }
+
+    /// Whether page `page` is in a stranded range.
+    pub fn contains(&self, page: u64) -> bool {
+        self.ranges()
+            .iter()
+            .any(|&(f, n)| page >= f && page - f < n)
+    }
+
+    /// Adds `count` pages from `first`, merged with a range it extends.
+    pub fn add(&mut self, first: u64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let len = self.len;
+        for r in self.ranges.iter_mut().take(len) {
+            if r.0.checked_add(r.1) == Some(first) {
+                r.1 += count;
+                return;
+            }
+            if first.checked_add(count) == Some(r.0) {
+                *r = (first, r.1 + count);
+                return;
+            }
+        }
+        match self.ranges.get_mut(len) {
+            Some(r) => {
+                *r = (first, count);
+                self.len += 1;
+            }
+            None => self.untracked = self.untracked.saturating_add(count),
+        }
+    }
+
+    /// Replaces range `i` by what is left of it: `left` pages from `first`.
+    fn set(&mut self, i: usize, first: u64, left: u64) {
+        if left != 0 {
+            if let Some(r) = self.ranges.get_mut(i) {
+                *r = (first, left);
+            }
+            return;
+        }
+        if i < self.len {
+            self.ranges.copy_within(i + 1..self.len, i);
+            self.len -= 1;
+        }
+    }
+}
+
+/// A paging domain's state as the driver keeps it: the shadow, the stranded ranges (under a
+/// lock: an IRQ-safe spinlock in the kernel), whether the domain is broken, and how to fence it.
+pub trait DomainState {
+    /// The shadow.
+    type Shadow: Shadow;
+
+    /// The shadow.
+    fn shadow(&self) -> &Self::Shadow;
+
+    /// Runs `f` on the stranded ranges, locked. `f` does not sleep or allocate.
+    fn with_stranded<R>(&self, f: impl FnOnce(&mut Stranded) -> R) -> R;
 
     /// Set once the hypervisor kept pages that the IOMMU core believes unmapped: the domain's
     /// devices are fenced and the domain refuses maps and attaches from then on.
@@ -68,23 +183,21 @@ pub trait DomainState<A: Storage> {
 }
 
 /// A paging domain: the hypervisor domain and its state.
-pub struct PagingDomain<'a, A: Storage, L: DomainState<A>> {
+pub struct PagingDomain<'a, L: DomainState> {
     /// The hypervisor domain.
     pub domain: DeviceDomain,
     /// The shadow and health.
     pub state: &'a L,
-    _a: core::marker::PhantomData<A>,
 }
 
 const PAGE: u64 = HV_PAGE_SIZE as u64;
 
-impl<'a, A: Storage, L: DomainState<A>> PagingDomain<'a, A, L> {
+impl<'a, L: DomainState> PagingDomain<'a, L> {
     /// The paging domain with hypervisor id `id` (owned by the caller's partition).
     pub fn new(id: u32, state: &'a L) -> Self {
         Self {
             domain: DeviceDomain::own_s2(id),
             state,
-            _a: core::marker::PhantomData,
         }
     }
 
@@ -93,19 +206,24 @@ impl<'a, A: Storage, L: DomainState<A>> PagingDomain<'a, A, L> {
         self.state.broken().load(Ordering::Acquire)
     }
 
-    /// Marks the domain broken and fences its devices.
-    fn break_and_fence(&self) {
+    /// Notes pages the hypervisor keeps and the shadow does not, breaks the domain and fences
+    /// its devices.
+    fn strand(&self, first: u64, count: u64) {
+        self.state.with_stranded(|s| s.add(first, count));
         self.state.broken().store(true, Ordering::Release);
         self.state.fence();
     }
 
     /// Maps `pages` 4K pages of physically contiguous memory from `paddr` at `iova`.
     ///
-    /// `EINVAL` for unaligned addresses, `EEXIST` if any page is mapped already (nothing is
-    /// changed), `ENOMEM` if the shadow cannot grow, `EIO` on a broken domain; otherwise the
-    /// hypervisor's verdict. On failure the shadow holds exactly what the hypervisor holds: in
-    /// the normal case nothing of this call; if even the rollback failed, the pages it left
-    /// (then the domain is broken and fenced, since the caller will free those pages).
+    /// The shadow records the pages first (allocating as `gfp` allows, never under a lock of
+    /// ours), then the hypervisor maps them (deposits as [`Shadow::context`] of `gfp` allows).
+    ///
+    /// `EINVAL` for unaligned addresses, `EEXIST` if any page is mapped already, `ENOMEM` if the
+    /// shadow cannot grow (nothing is changed in these cases), `EIO` on a broken domain;
+    /// otherwise the hypervisor's verdict. On failure nothing of the call stays mapped, unless
+    /// even the hypervisor's rollback failed: what it kept is stranded, and the domain broken
+    /// and fenced, since the caller will free those pages.
     pub fn map<B: Backend>(
         &self,
         hv: &Hv<'_, B>,
@@ -113,7 +231,7 @@ impl<'a, A: Storage, L: DomainState<A>> PagingDomain<'a, A, L> {
         paddr: u64,
         pages: u64,
         prot: i32,
-        ctx: Context,
+        gfp: <L::Shadow as Shadow>::Gfp,
     ) -> Result<(), Errno> {
         if iova % PAGE != 0 || paddr % PAGE != 0 || pages == 0 {
             return Err(errno::EINVAL);
@@ -125,27 +243,16 @@ impl<'a, A: Storage, L: DomainState<A>> PagingDomain<'a, A, L> {
         if first.checked_add(pages).is_none() || pfn.checked_add(pages).is_none() {
             return Err(errno::EOVERFLOW);
         }
-        self.state.with(|pt| {
-            let entry = &mut |i: u64| shadow(pfn + i, prot);
-            pt.set_run(first, pages, entry, &mut || A::new_table())
-                .map_err(|(done, e)| {
-                    pt.clear_run(first, done, &mut drop);
-                    match e {
-                        SetError::Occupied => errno::EEXIST,
-                        SetError::Range => errno::EINVAL,
-                        SetError::Alloc(_) => errno::ENOMEM,
-                    }
-                })
-        })?;
+        let shadow = self.state.shadow();
+        shadow.record(first, pfn, pages, gfp)?;
+        let ctx = L::Shadow::context(gfp);
         if let Err(e) = hv.map(self.domain, iova, pfn, pages, map_flags(prot), ctx) {
-            // Keep exactly the range the failed rollback left mapped.
+            // The whole record goes (the shadow cannot split it); what the failed rollback
+            // left mapped is stranded.
+            shadow.forget(first, pages);
             let kept = e.mapped.start.min(pages)..e.mapped.end.min(pages);
-            self.state.with(|pt| {
-                pt.clear_run(first, kept.start, &mut drop);
-                pt.clear_run(first + kept.end, pages - kept.end, &mut drop);
-            });
             if !kept.is_empty() {
-                self.break_and_fence();
+                self.strand(first + kept.start, kept.end - kept.start);
             }
             return Err(e.errno);
         }
@@ -155,55 +262,74 @@ impl<'a, A: Storage, L: DomainState<A>> PagingDomain<'a, A, L> {
     /// Unmaps up to `pages` pages from `iova`: the mapped run starting at `iova`, up to the
     /// first page that is not mapped. Returns the length of that run.
     ///
-    /// Never fails and never allocates: deposits the hypervisor asks for come from the
-    /// backend's reserve ([`Context::Reserve`]). If the hypervisor still refuses, the shadow
-    /// keeps what it holds, the domain is broken and its devices fenced before this returns, so
-    /// no device can reach the pages the caller is about to free; the run is reported unmapped
-    /// all the same.
+    /// Never fails and never allocates: the shadow forgets the run (freeing tables), and
+    /// deposits the hypervisor asks for come from the backend's reserve ([`Context::Reserve`]).
+    /// If the hypervisor still refuses, what it kept is stranded and the domain broken and its
+    /// devices fenced before this returns, so no device can reach the pages the caller is about
+    /// to free; the run is reported unmapped all the same.
     pub fn unmap<B: Backend>(&self, hv: &Hv<'_, B>, iova: u64, pages: u64) -> u64 {
         if iova % PAGE != 0 {
             return 0;
         }
         let first = iova / PAGE;
-        let run = self.state.with(|pt| pt.present_run(first, pages));
+        let run = self.state.shadow().forget(first, pages);
         if run == 0 {
             return 0;
         }
-        match hv.unmap(self.domain, iova, run, Context::Reserve) {
-            Ok(()) => {
-                self.state.with(|pt| pt.clear_run(first, run, &mut drop));
-            }
-            Err(e) => {
-                let done = e.mapped.start.min(run);
-                self.state.with(|pt| pt.clear_run(first, done, &mut drop));
-                self.break_and_fence();
-            }
+        if let Err(e) = hv.unmap(self.domain, iova, run, Context::Reserve) {
+            let kept = e.mapped.start.min(run)..e.mapped.end.min(run);
+            self.strand(first + kept.start, kept.end - kept.start);
         }
         run
     }
 
-    /// The physical address `iova` translates to, or 0.
+    /// The physical address `iova` translates to, or 0. Lockless.
     pub fn iova_to_phys(&self, iova: u64) -> u64 {
         self.state
-            .with(|pt| pt.get(iova / PAGE))
-            .map_or(0, |e| ((e >> 12) * PAGE) | (iova % PAGE))
+            .shadow()
+            .frame(iova / PAGE)
+            .and_then(|f| f.checked_mul(PAGE))
+            .map_or(0, |p| p | (iova % PAGE))
     }
 
-    /// Unmaps everything (before the domain is deleted; no device is attached). Returns the
-    /// pages the hypervisor still holds: 0 normally; otherwise the domain cannot be deleted and
-    /// its id must stay reserved.
+    /// Whether page `page` is stranded (mapped in the hypervisor, not in the shadow).
+    pub fn is_stranded(&self, page: u64) -> bool {
+        self.state.with_stranded(|s| s.contains(page))
+    }
+
+    /// Unmaps everything (before the domain is deleted; no device is attached), stranded
+    /// ranges too. Returns the pages the hypervisor still holds as far as the driver knows: 0
+    /// normally; otherwise the domain cannot be deleted and its id must stay reserved.
     pub fn unmap_all<B: Backend>(&self, hv: &Hv<'_, B>) -> u64 {
+        let shadow = self.state.shadow();
         let mut from = 0;
-        while let Some(p) = self.state.with(|pt| pt.next_set(from)) {
+        while let Some(p) = shadow.next_recorded(from) {
             let n = self.unmap(hv, p * PAGE, u64::MAX);
             from = p + n.max(1);
+        }
+        // Stranded ranges: one UNMAP attempt each (in the hypervisor order, without a lock:
+        // nothing else touches a domain being torn down).
+        let mut i = 0;
+        while let Some((f, n)) = self.state.with_stranded(|s| s.ranges().get(i).copied()) {
+            let left = match hv.unmap(self.domain, f * PAGE, n, Context::Reserve) {
+                Ok(()) => 0..0,
+                Err(e) => e.mapped.start.min(n)..e.mapped.end.min(n),
+            };
+            // A refusal keeps one run (the pages from the failing rep on).
+            self.state
+                .with_stranded(|s| s.set(i, f + left.start, left.end - left.start));
+            if !left.is_empty() {
+                i += 1;
+            }
         }
         self.mapped()
     }
 
-    /// Pages mapped (in the shadow, which equals the hypervisor).
+    /// Pages the hypervisor maps in this domain, as the driver knows it: the shadow's and the
+    /// stranded ones.
     pub fn mapped(&self) -> u64 {
-        self.state.with(|pt| pt.mapped())
+        let stranded = self.state.with_stranded(|s| s.pages());
+        self.state.shadow().recorded().saturating_add(stranded)
     }
 }
 
