@@ -2,25 +2,29 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # In the VM: the kernel's dma_map_benchmark (streaming dma_map_page, 4K,
-# granule 1) through hyperv-iommu-root's DMA domain, and through the identity
+# granule 1) through the function's DMA domain, and through the identity
 # domain (dma-direct) as the reference measured in the same run, with 1 and
-# 2 threads. hyperv_iommu_root must be loaded with hv_iommu_dma=(BDF of the
-# function), the function unbound. Prints, per domain and thread count:
+# 2 threads. The DMA domain is hyperv-iommu-root's (LABEL hv-domain, the
+# default; load it with hv_iommu_dma=(BDF of the function)) or another
+# IOMMU's, e.g. intel-iommu in a boot with QEMU's intel-iommu device (LABEL
+# intel-iommu). The function must be unbound. Prints, per domain and thread
+# count:
 #
 #   bench dma-api hv-domain threads=1: map 40.1 us, unmap 20.3 us (MAP hypercalls 2400, UNMAP 2400)
 #
-#   bench-dma-api.sh VENDOR:DEVICE [SECONDS]
+#   bench-dma-api.sh VENDOR:DEVICE [SECONDS [LABEL]]
 
 set -u
 source "$(dirname "$0")/pci-lib.sh"
 id=$1
 secs=${2:-5}
+label=${3:-hv-domain}
 bench=${KSFT_DIR:?}/mshv-passthru/dma_map_benchmark
 stats=/sys/kernel/debug/mshv_hvcall/stats
 dev=$(pci_function "$id") || exit 2
 bdf=$(basename "$dev")
 g=$dev/iommu_group
-calls() { awk -v c="$1" '$1 == c { sub("calls=", "", $2); print $2 }' "$stats"; }
+calls() { [[ -r $stats ]] || { echo 0; return; }; awk -v c="$1" '$1 == c { sub("calls=", "", $2); print $2 }' "$stats"; }
 
 run() { # DOMAIN-TYPE LABEL THREADS
 	echo "$1" >"$g/type" || return 1
@@ -41,7 +45,7 @@ run() { # DOMAIN-TYPE LABEL THREADS
 
 rc=0
 for t in 1 2; do
-	run DMA hv-domain "$t" || rc=1
+	run DMA "$label" "$t" || rc=1
 	run identity identity "$t" || rc=1
 done
 echo identity >"$g/type"

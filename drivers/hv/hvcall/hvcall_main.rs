@@ -46,6 +46,7 @@ use hvpt::device_id::{pci_device_id, DmaAlias, PciRid, ShadowBusRange};
 use hvpt::sim::Sim;
 use hvpt::simctl::Command;
 use kalloc::KernelAlloc;
+use kernel::time::{Instant, Monotonic};
 
 module! {
     type: HvCall,
@@ -234,7 +235,15 @@ unsafe extern "C" fn sim_dispatch(ctx: *mut c_void, control: u64, page: *const c
     let sim = unsafe { &*ctx.cast::<SimLock>() };
     // SAFETY: by the function's safety requirements; `InputPage` has alignment 1.
     let page = unsafe { &*page.cast::<InputPage>() };
-    sim.lock().dispatch(control, page).raw()
+    let start = Instant::<Monotonic>::now();
+    let mut s = sim.lock();
+    let r = s.dispatch(control, page);
+    // Lock wait included: contention on the simulator is the simulator's time too.
+    s.add_time(
+        control,
+        u64::try_from(start.elapsed().as_nanos()).unwrap_or(0),
+    );
+    r.raw()
 }
 
 /// The registered backend; dropping it unregisters it and frees what the simulator holds.
@@ -305,8 +314,8 @@ fn show_stats(sim: &SimRef, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Resu
         let st = s.stats(code);
         writeln!(
             f,
-            "{:#06x} calls={} reps={} failed={}",
-            code.0, st.calls, st.reps, st.failed
+            "{:#06x} calls={} reps={} failed={} ns={}",
+            code.0, st.calls, st.reps, st.failed, st.ns
         )?;
     }
     writeln!(f, "pages_out={}", boundary::pages_out())

@@ -62,6 +62,9 @@ pub struct CallStats {
     pub reps: u64,
     /// Calls that returned a status other than success.
     pub failed: u64,
+    /// Nanoseconds spent in the simulator on these calls, as its host measured them
+    /// ([`Sim::add_time`]); the simulator has no clock of its own.
+    pub ns: u64,
 }
 
 /// A deposited-memory pool.
@@ -367,6 +370,13 @@ impl<A: Storage> Sim<A> {
     /// Statistics of calls with `code`.
     pub fn stats(&self, code: CallCode) -> CallStats {
         self.stats[stats_index(code)]
+    }
+
+    /// Adds `ns` nanoseconds spent dispatching a call whose control word is `control` (the host
+    /// of the simulator times [`Sim::dispatch`]).
+    pub fn add_time(&mut self, control: u64, ns: u64) {
+        let s = &mut self.stats[stats_index(CallCode(control as u16))];
+        s.ns = s.ns.saturating_add(ns);
     }
 
     /// Clears all statistics.
