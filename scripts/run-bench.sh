@@ -26,9 +26,10 @@ out=$MSHV_CACHE/runs/bench-$(date +%Y%m%d-%H%M%S)
 	--hugepages "2M:600" "$TOP/tools/testing/selftests/mshv-passthru/plans/bench.plan" >/dev/null
 # The DMA API reference: intel-iommu in a second boot of the same kernel, with
 # QEMU's VT-d in front of the same pci-testdev (intel_iommu=on; interrupt
-# remapping off, which TCG's split irqchip would need).
+# remapping off, which TCG's split irqchip would need), the same memory, and
+# its own identity reference.
 MSHV_QEMU_OPTS="-device intel-iommu,intremap=off -device pci-testdev" \
-	"$TOP/scripts/vm/run.sh" --kernel "$KB" --out "$out/intel" --quiet --mem 2G \
+	"$TOP/scripts/vm/run.sh" --kernel "$KB" --out "$out/intel" --quiet --mem 4G --hugepages "2M:600" \
 	--append "intel_iommu=on iommu.strict=1" \
 	"$TOP/tools/testing/selftests/mshv-passthru/plans/bench-intel.plan" >/dev/null
 

@@ -74,12 +74,12 @@ int hvir_kunit_check_device_info(void);
 const char *hvir_dma_list(void);
 unsigned int hvir_max_domains(void);
 /*
- * The shadow page table of a paging domain (generic_pt, AMDv1 format).
- * new: NULL on allocation failure. map: all or nothing; -EEXIST if any page
+ * The shadow page table of a paging domain (generic_pt, x86-64 format).
+ * new: NULL and *err on failure. map: all or nothing; -EEXIST if any page
  * of the range is mapped, -ENOMEM. unmap: the mapped run from @iova (at most
  * @len bytes, never splitting a map); never allocates. iova_to_phys: lockless.
  */
-void *hvir_shadow_new(void);
+void *hvir_shadow_new(int *err);
 void hvir_shadow_free(void *shadow);
 int hvir_shadow_map(void *shadow, u64 iova, u64 paddr, u64 len, gfp_t gfp);
 u64 hvir_shadow_unmap(void *shadow, u64 iova, u64 len);

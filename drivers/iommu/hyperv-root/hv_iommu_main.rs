@@ -7,7 +7,7 @@
 //! - blocked domain: the hypervisor's NULL domain `0xFFFFFFFF`;
 //! - paging domains: an S2 device domain per iommu domain (ids from an IDA, never 0 or
 //!   `0xFFFFFFFF`); every map/unmap reaches the hypervisor before it returns, and a shadow
-//!   (the kernel's generic page table, AMDv1 format, private to the driver) records what is
+//!   (the kernel's generic page table, x86-64 format, private to the driver) records what is
 //!   mapped for an exact, lockless `iova_to_phys`.
 //!
 //! The iommu_ops tables and registration are C (`hv_iommu_shim.c`); the logic is the shared
@@ -69,7 +69,7 @@ mod shim {
         pub(super) fn hvir_max_domains() -> core::ffi::c_uint;
         pub(super) fn hvir_id_free(id: u32);
         pub(super) fn hvir_ids_destroy();
-        pub(super) fn hvir_shadow_new() -> *mut c_void;
+        pub(super) fn hvir_shadow_new(err: *mut c_int) -> *mut c_void;
         pub(super) fn hvir_shadow_free(shadow: *mut c_void);
         pub(super) fn hvir_shadow_map(
             shadow: *mut c_void,
@@ -135,7 +135,7 @@ impl Gfp {
 /// only at the teardown of a domain that the IOMMU core left pages in (a leaking DMA API user).
 const SEARCH_PAGES: u64 = 1 << 24;
 
-/// A paging domain's shadow: the kernel's generic page table (generic_pt, AMDv1 format) that
+/// A paging domain's shadow: the kernel's generic page table (generic_pt, x86-64 format) that
 /// the C shim allocates, plus the count and the window of what is recorded.
 ///
 /// # Invariants
@@ -157,8 +157,10 @@ unsafe impl Sync for GenericShadow {}
 
 impl GenericShadow {
     fn new() -> Result<Self> {
-        // SAFETY: no preconditions; process context.
-        let pt = NonNull::new(unsafe { shim::hvir_shadow_new() }).ok_or(ENOMEM)?;
+        let mut err: c_int = 0;
+        // SAFETY: `err` is valid for writes; process context.
+        let pt = NonNull::new(unsafe { shim::hvir_shadow_new(&mut err) })
+            .ok_or_else(|| Error::from_errno(err))?;
         // INVARIANT: `pt` came from `hvir_shadow_new()`.
         Ok(Self {
             pt,

@@ -135,28 +135,33 @@ static struct hvir_domain hvir_blocked = {
 };
 
 /*
- * The shadow of a paging domain: the kernel's generic page table in the AMDv1
- * format (large leaves, lockless lookups), private to the driver. It is not
+ * The shadow of a paging domain: the kernel's generic page table in the x86-64
+ * format (4K/2M/1G leaves, lockless lookups; selected by both INTEL_IOMMU and
+ * AMD_IOMMU, so present wherever an x86 IOMMU driver is), private to the
+ * driver. It is not
  * the iommu_domain the core sees (that one's map/unmap must also reach the
  * hypervisor); the Rust side owns it and keeps it consistent with the
  * hypervisor. Callers follow generic_pt's range-lock rule, which the IOMMU
  * core's own callers guarantee.
  */
-void *hvir_shadow_new(void)
+void *hvir_shadow_new(int *err)
 {
-	struct pt_iommu_amdv1_cfg cfg = {
+	struct pt_iommu_x86_64_cfg cfg = {
 		.common.hw_max_vasz_lg2 = HVIR_IOVA_BITS,
 		.common.hw_max_oasz_lg2 = 52,
-		/* Four levels: exactly the 48-bit IOVA space. */
-		.starting_level = 3,
+		/* Four levels: exactly the 48-bit IOVA space, no sign extension. */
+		.top_level = 3,
 	};
-	struct pt_iommu_amdv1 *pt;
+	struct pt_iommu_x86_64 *pt;
 
 	pt = kzalloc_obj(*pt);
-	if (!pt)
+	if (!pt) {
+		*err = -ENOMEM;
 		return NULL;
+	}
 	pt->iommu.nid = NUMA_NO_NODE;
-	if (pt_iommu_amdv1_init(pt, &cfg, GFP_KERNEL_ACCOUNT)) {
+	*err = pt_iommu_x86_64_init(pt, &cfg, GFP_KERNEL_ACCOUNT);
+	if (*err) {
 		kfree(pt);
 		return NULL;
 	}
@@ -165,7 +170,7 @@ void *hvir_shadow_new(void)
 
 void hvir_shadow_free(void *shadow)
 {
-	struct pt_iommu_amdv1 *pt = shadow;
+	struct pt_iommu_x86_64 *pt = shadow;
 
 	pt_iommu_deinit(&pt->iommu);
 	kfree(pt);
@@ -173,7 +178,7 @@ void hvir_shadow_free(void *shadow)
 
 u64 hvir_shadow_unmap(void *shadow, u64 iova, u64 len)
 {
-	struct pt_iommu *pt = &((struct pt_iommu_amdv1 *)shadow)->iommu;
+	struct pt_iommu *pt = &((struct pt_iommu_x86_64 *)shadow)->iommu;
 	struct iommu_iotlb_gather gather;
 	size_t n;
 
@@ -189,7 +194,7 @@ u64 hvir_shadow_unmap(void *shadow, u64 iova, u64 len)
 
 int hvir_shadow_map(void *shadow, u64 iova, u64 paddr, u64 len, gfp_t gfp)
 {
-	struct pt_iommu *pt = &((struct pt_iommu_amdv1 *)shadow)->iommu;
+	struct pt_iommu *pt = &((struct pt_iommu_x86_64 *)shadow)->iommu;
 	size_t mapped = 0;
 	int ret;
 
@@ -207,9 +212,9 @@ int hvir_shadow_map(void *shadow, u64 iova, u64 paddr, u64 len, gfp_t gfp)
 
 u64 hvir_shadow_iova_to_phys(void *shadow, u64 iova)
 {
-	struct pt_iommu_amdv1 *pt = shadow;
+	struct pt_iommu_x86_64 *pt = shadow;
 
-	return pt_iommu_amdv1_iova_to_phys(&pt->iommu.domain, iova);
+	return pt_iommu_x86_64_iova_to_phys(&pt->iommu.domain, iova);
 }
 
 static int hvir_map_pages(struct iommu_domain *domain, unsigned long iova,

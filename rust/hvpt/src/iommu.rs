@@ -44,7 +44,7 @@ pub const fn map_flags(prot: i32) -> MapFlags {
 
 /// What a paging domain records of its mappings: IOVA page number to frame number.
 ///
-/// In the kernel this is the kernel's generic page table (generic_pt, AMDv1 format: large
+/// In the kernel this is the kernel's generic page table (generic_pt, x86-64 format: large
 /// leaves, lockless lookups, tables allocated with the caller's gfp); on the host a model of it.
 /// Its rules are the IOMMU API's: callers serialize operations on overlapping ranges (the IOMMU
 /// core's range-lock contract), and a [`Shadow::forget`] never splits a [`Shadow::record`]: it

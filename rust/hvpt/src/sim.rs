@@ -211,6 +211,21 @@ pub struct Sim<A: Storage> {
     stats: [CallStats; ISSUED_CODES.len() + 1],
     fault: Option<Fault>,
     l1vh: bool,
+    /// Empty (all-zero) page-table pages kept for reuse, at most [`SPARE_TABLES`]: a map and
+    /// unmap of one page (the DMA API's pattern) would otherwise allocate and free three
+    /// tables every time. The pool accounting is unaffected.
+    spare: A::Vec<A::Table>,
+}
+
+/// The most empty tables the simulator keeps for reuse (256 KiB).
+const SPARE_TABLES: usize = 64;
+
+/// Keeps `t` for reuse if it is empty and there is room; drops it otherwise.
+fn keep_spare<A: Storage>(spare: &mut A::Vec<A::Table>, t: A::Table) {
+    if spare.len() < SPARE_TABLES && t.iter().all(|&e| e == 0) {
+        // On failure the table is dropped: only a reuse is lost.
+        let _ = spare.try_push(t);
+    }
 }
 
 impl PoolInfo {
@@ -243,6 +258,7 @@ impl<A: Storage> Sim<A> {
             stats: [CallStats::default(); ISSUED_CODES.len() + 1],
             fault: None,
             l1vh: false,
+            spare: A::new_vec(),
         };
         s.partitions.try_push(Partition {
             id: PartitionId::SELF,
@@ -717,8 +733,15 @@ impl<A: Storage> Sim<A> {
     }
 
     /// A new page-table page charged to `pool`, as [`PageTable`] asks for one.
-    fn charged_table(pool: &mut PoolInfo) -> Result<A::Table, HvStatus> {
+    /// A zeroed table charged to `pool`: a spare one if there is one.
+    fn charged_table(
+        pool: &mut PoolInfo,
+        spare: &mut A::Vec<A::Table>,
+    ) -> Result<A::Table, HvStatus> {
         pool.take()?;
+        if let Some(t) = spare.pop() {
+            return Ok(t);
+        }
         A::new_table().map_err(|_| {
             pool.put();
             HvStatus::INSUFFICIENT_MEMORY
@@ -741,8 +764,9 @@ impl<A: Storage> Sim<A> {
             })
             .map_err(|_| HvStatus::INSUFFICIENT_MEMORY)?;
         let pool = &mut self.partitions[0].pool;
+        let spare = &mut self.spare;
         let r = match self.domains.last_mut() {
-            Some(dom) => dom.pt.ensure_root(&mut || Self::charged_table(pool)),
+            Some(dom) => dom.pt.ensure_root(&mut || Self::charged_table(pool, spare)),
             None => Err(SetError::Alloc(None)),
         };
         if let Err(e) = r {
@@ -899,12 +923,13 @@ impl<A: Storage> Sim<A> {
         }
         if good > start {
             let pool = &mut self.partitions[0].pool;
+            let spare = &mut self.spare;
             let first = (iova >> 12) + u64::from(start);
             let value = &mut |i: u64| leaf(pfn_of(start + i as u16).unwrap_or(0), flags);
             self.domains[di]
                 .pt
                 .set_run(first, u64::from(good - start), value, &mut || {
-                    Self::charged_table(pool)
+                    Self::charged_table(pool, spare)
                 })
                 .map_err(|(done, e)| (set_status(e), start + done as u16))?;
         }
@@ -929,9 +954,13 @@ impl<A: Storage> Sim<A> {
             return Err((HvStatus::INVALID_PARAMETER, start));
         };
         let pool = &mut self.partitions[0].pool;
+        let spare = &mut self.spare;
         let pt = &mut self.domains[di].pt;
         let n = pt.present_run(first, u64::from(limit - start));
-        pt.clear_run(first, n, &mut |_| pool.put());
+        pt.clear_run(first, n, &mut |t| {
+            pool.put();
+            keep_spare::<A>(spare, t);
+        });
         if n < u64::from(limit - start) {
             return Err((HvStatus::INVALID_PARAMETER, start + n as u16));
         }
