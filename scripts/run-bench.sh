@@ -45,7 +45,10 @@ awk '
 	/^bench hv-domain [^ ]+ (map|unmap) hypercalls: / {
 		k = $3 " " $4; issued[k] = $6; reqmin[k] = $11; sub(/,/, "", reqmin[k]); ceilmin[k] = $13 }
 	/^bench hv-domain [^ ]+ (map|unmap) time: / {
-		k = $3 " " $4; ioctl[k] = $7; drv[k] = $10; sim[k] = $14 }
+		k = $3 " " $4; ioctl[k] = $7; sim[k] = $11 }
+	/^bench dma-api [^ ]+ threads=[0-9]+ simulated hypervisor per op: / {
+		k = ((FILENAME ~ /\/intel\//) ? "2" : "1") " " $3 " " $4
+		smap[k] = $10; sunmap[k] = $13; next }
 	/^bench dma-api / {
 		# Each boot has its own identity reference.
 		k = ((FILENAME ~ /\/intel\//) ? "2" : "1") " " $3 " " $4; sub(/:$/, "", k)
@@ -56,8 +59,8 @@ awk '
 		if (!(m in ms) || ms[k] <= 0) continue
 		printf "iommufd %s vs mock domain: %.3fx throughput", o, ms[m] / ms[k]
 		if ((o in ioctl) && ioctl[o] - sim[o] > 0)
-			printf "; %.3fx without the simulated hypervisor (ioctl %.1f ms: driver %.1f ms, of it simulated hypervisor %.1f ms)",
-				ms[m] / (ioctl[o] - sim[o]), ioctl[o], drv[o], sim[o]
+			printf "; %.3fx without the simulated hypervisor (ioctl %.1f ms, of it simulated hypervisor %.1f ms)",
+				ms[m] / (ioctl[o] - sim[o]), ioctl[o], sim[o]
 		printf "\n" }
 	for (k in issued)
 		printf "hypercalls %s: %d issued, %.3fx the request minimum (%d), %.1fx ceil(pages/reps per call) (%d)\n",
@@ -66,7 +69,10 @@ awk '
 		split(k, p, " "); r = p[1] " identity " p[3]
 		if (p[2] != "identity" && r in map && map[k] > 0)
 			printf "dma-api %s %s vs identity (same boot): map %.3fx, unmap %.3fx throughput\n",
-				p[2], p[3], map[r] / map[k], unmap[r] / unmap[k] }
+				p[2], p[3], map[r] / map[k], unmap[r] / unmap[k]
+		if (k in smap)
+			printf "dma-api %s %s without the simulated hypervisor: map %.2f us, unmap %.2f us (identity %.1f / %.1f us)\n",
+				p[2], p[3], map[k] - smap[k], unmap[k] - sunmap[k], map[r], unmap[r] }
 	}' "${logs[@]}" | sort
 python3 "$TOP/scripts/vm/collect.py" "$out" | tail -n 1
 python3 "$TOP/scripts/vm/collect.py" "$out/intel" | tail -n 1

@@ -24,7 +24,6 @@ use kernel::ffi::c_char;
 use kernel::{
     prelude::*,
     sync::{new_spinlock_irq, SpinLockIrq},
-    time::{Instant, Monotonic},
 };
 
 /// The kernel-independent shared code.
@@ -298,10 +297,6 @@ impl DomainState for Domain {
     }
 }
 
-fn elapsed_ns(start: Instant<Monotonic>) -> u64 {
-    u64::try_from(start.elapsed().as_nanos()).unwrap_or(0)
-}
-
 fn neg(e: hvpt::errno::Errno) -> c_int {
     -e.0
 }
@@ -433,7 +428,6 @@ unsafe extern "C" fn hvir_rs_map(
     gfp: kernel::bindings::gfp_t,
     mapped: *mut usize,
 ) -> c_int {
-    let start = Instant::<Monotonic>::now();
     // SAFETY: by the function's safety requirements.
     let d = unsafe { domain(rs) };
     let gfp = Gfp::new(gfp);
@@ -448,7 +442,6 @@ unsafe extern "C" fn hvir_rs_map(
         // Top the unmap reserve up while we may sleep.
         HvBackend.refill_reserve(Context::Sleepable);
     }
-    MAP_REQUESTS.add_time(elapsed_ns(start));
     match r {
         Ok(()) => {
             MAP_REQUESTS.record_map(pages);
@@ -470,10 +463,8 @@ unsafe extern "C" fn hvir_rs_map(
 unsafe extern "C" fn hvir_rs_unmap(rs: *mut c_void, iova: u64, pages: u64) -> u64 {
     // SAFETY: by the function's safety requirements.
     let d = unsafe { domain(rs) };
-    let start = Instant::<Monotonic>::now();
     let n = PagingDomain::new(d.id, d).unmap(&Hv::new(&HvBackend), iova, pages);
     UNMAP_REQUESTS.record_unmap(n);
-    UNMAP_REQUESTS.add_time(elapsed_ns(start));
     n
 }
 
@@ -724,8 +715,8 @@ fn show_stats(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let x = c.figures();
         writeln!(
             f,
-            "{name} requests={} pages={} min_hypercalls={} ns={}",
-            x.requests, x.pages, x.min_hypercalls, x.ns
+            "{name} requests={} pages={} min_hypercalls={}",
+            x.requests, x.pages, x.min_hypercalls
         )?;
     }
     Ok(())

@@ -346,7 +346,6 @@ pub struct RequestCounts {
     requests: AtomicU64,
     pages: AtomicU64,
     min_hypercalls: AtomicU64,
-    ns: AtomicU64,
 }
 
 /// A snapshot of [`RequestCounts`].
@@ -358,9 +357,6 @@ pub struct RequestFigures {
     pub pages: u64,
     /// The fewest hypercalls that could carry them.
     pub min_hypercalls: u64,
-    /// Nanoseconds spent in the driver's `map_pages`/`unmap_pages` (hypercalls included), as
-    /// the kernel measured them ([`RequestCounts::add_time`]).
-    pub ns: u64,
 }
 
 impl RequestCounts {
@@ -370,13 +366,7 @@ impl RequestCounts {
             requests: AtomicU64::new(0),
             pages: AtomicU64::new(0),
             min_hypercalls: AtomicU64::new(0),
-            ns: AtomicU64::new(0),
         }
-    }
-
-    /// Adds `ns` nanoseconds spent serving a request (called whether it did something or not).
-    pub fn add_time(&self, ns: u64) {
-        self.ns.fetch_add(ns, Ordering::Relaxed);
     }
 
     fn record(&self, pages: u64, min: u64) {
@@ -404,7 +394,6 @@ impl RequestCounts {
             requests: self.requests.load(Ordering::Relaxed),
             pages: self.pages.load(Ordering::Relaxed),
             min_hypercalls: self.min_hypercalls.load(Ordering::Relaxed),
-            ns: self.ns.load(Ordering::Relaxed),
         }
     }
 }
@@ -705,7 +694,6 @@ mod tests {
             requests: 4,
             pages: 1 + 507 + 508 + 4096,
             min_hypercalls: 1 + 1 + 2 + 9,
-            ns: 0,
         };
         assert_eq!(c.figures(), m);
         let u = RequestCounts::new();
@@ -718,7 +706,6 @@ mod tests {
                 requests: 3,
                 pages: 4095 + 4096 + 8192,
                 min_hypercalls: 1 + 2 + 3,
-                ns: 0,
             }
         );
     }

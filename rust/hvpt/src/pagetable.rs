@@ -311,8 +311,8 @@ impl<A: Storage> PageTable<A> {
     }
 
     /// Clears the `count` pages from `first` that are set (unset ones are skipped), one table
-    /// walk per leaf table; tables that become empty go to `freed`, except the root. Returns the
-    /// pages cleared.
+    /// walk per leaf table; tables that become empty go to `freed` (all their entries zero),
+    /// except the root. Returns the pages cleared.
     pub fn clear_run(&mut self, first: u64, count: u64, freed: &mut dyn FnMut(A::Table)) -> u64 {
         let mut n = 0u64;
         let mut cleared = 0u64;

@@ -220,9 +220,10 @@ pub struct Sim<A: Storage> {
 /// The most empty tables the simulator keeps for reuse (256 KiB).
 const SPARE_TABLES: usize = 64;
 
-/// Keeps `t` for reuse if it is empty and there is room; drops it otherwise.
+/// Keeps `t`, a table that [`PageTable::clear_run`] emptied and released (all entries zero), for
+/// reuse if there is room; drops it otherwise.
 fn keep_spare<A: Storage>(spare: &mut A::Vec<A::Table>, t: A::Table) {
-    if spare.len() < SPARE_TABLES && t.iter().all(|&e| e == 0) {
+    if spare.len() < SPARE_TABLES {
         // On failure the table is dropped: only a reuse is lost.
         let _ = spare.try_push(t);
     }
