@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Kernel storage for the shared `hvpt` tables ([`Storage`]): `KVec` and zeroed `KBox` pages
-//! with `GFP_ATOMIC`, because the simulator and the IOMMU driver's shadow tables are updated
-//! under spinlocks with interrupts off. Included by every module that uses those tables.
+//! Kernel storage for the simulated hypervisor's tables ([`Storage`]): `KVec` and zeroed `KBox`
+//! pages with `GFP_ATOMIC`, because the simulator runs where a hypercall would, under a
+//! spinlock with interrupts off. Only `mshv_hvcall.ko`, which hosts the simulator, uses it (the
+//! IOMMU driver's shadow is the kernel's generic page table).
 
 use kernel::prelude::*;
 

@@ -12,14 +12,17 @@
 
 /* ---- Implemented in Rust ---- */
 
-/* Creates the hypervisor domain @id and its shadow; NULL and *err on failure. */
-void *hvir_rs_domain_new(u32 id, int *err);
 /*
- * Unmaps everything, deletes the hypervisor domain, frees the state. false if
- * the hypervisor keeps the domain: then its id stays allocated until a retry
- * deletes it and calls hvir_id_free().
+ * Allocates a domain id, creates the hypervisor domain and its shadow; *id
+ * gets the id. NULL and *err on failure (-ENOSPC: no free id).
  */
-bool hvir_rs_domain_free(void *rs);
+void *hvir_rs_domain_new(u32 *id, int *err);
+/*
+ * Unmaps everything, deletes the hypervisor domain, frees the state and the
+ * id. If the hypervisor keeps the domain, it is quarantined with its id
+ * until a retry deletes it.
+ */
+void hvir_rs_domain_free(void *rs);
 /* Called last when a paging domain is freed (after hvir_rs_domain_free()). */
 void hvir_rs_domain_gone(void);
 /*
@@ -84,7 +87,8 @@ void hvir_shadow_free(void *shadow);
 int hvir_shadow_map(void *shadow, u64 iova, u64 paddr, u64 len, gfp_t gfp);
 u64 hvir_shadow_unmap(void *shadow, u64 iova, u64 len);
 u64 hvir_shadow_iova_to_phys(void *shadow, u64 iova);
-/* Releases a quarantined domain's id once the hypervisor deleted it. */
+/* Paging-domain ids: 1..hv_iommu_max_domains, or -errno (-ENOSPC). */
+int hvir_id_alloc(void);
 void hvir_id_free(u32 id);
 /* At unload, after the last domain. */
 void hvir_ids_destroy(void);

@@ -34,10 +34,6 @@ pub mod hvpt;
 #[path = "../../hv/hvcall/boundary.rs"]
 pub mod boundary;
 
-/// Kernel storage for the shared tables.
-#[path = "../../hv/hvcall/kalloc.rs"]
-pub mod kalloc;
-
 use boundary::HvBackend;
 use hvpt::abi::{CreateDomainFlags, DeviceDomain};
 use hvpt::iommu::{
@@ -66,6 +62,7 @@ mod shim {
         pub(super) fn hvir_skip_list() -> *const c_char;
         pub(super) fn hvir_dma_list() -> *const c_char;
         pub(super) fn hvir_max_domains() -> core::ffi::c_uint;
+        pub(super) fn hvir_id_alloc() -> c_int;
         pub(super) fn hvir_id_free(id: u32);
         pub(super) fn hvir_ids_destroy();
         pub(super) fn hvir_shadow_new(err: *mut c_int) -> *mut c_void;
@@ -331,20 +328,32 @@ fn retry_quarantine() {
         let id = d.id;
         // `i` is in bounds (just read).
         drop(q.remove(i));
-        // SAFETY: `id` is an IDA id of a domain that no longer exists anywhere.
-        unsafe { shim::hvir_id_free(id) };
+        id_free(id);
         pr_info!("domain {}: deleted on retry, id released\n", id);
     }
 }
 
-/// Creates the hypervisor domain `id` and its state. Returns the state, or NULL with `*err`.
-/// Process context.
+/// Domain ids tried when CREATE_DEVICE_DOMAIN says the id is taken.
+const CREATE_TRIES: u32 = 8;
+
+/// Gives domain id `id` back to the IDA.
+fn id_free(id: u32) {
+    // SAFETY: `id` came from `hvir_id_alloc()` and no domain of ours uses it any more.
+    unsafe { shim::hvir_id_free(id) };
+}
+
+/// Allocates a domain id and creates the hypervisor domain and its state. Returns the state
+/// with `*id` set, or NULL with `*err` (`-ENOSPC`: no free id). Process context.
+///
+/// If the hypervisor answers that the id exists (`-EACCES`: a domain left by an earlier load,
+/// or not ours), that id stays allocated so that it is never tried again, and the next one is
+/// tried, [`CREATE_TRIES`] times at most.
 ///
 /// # Safety
 ///
-/// `err` must be valid for writes.
+/// `id` and `err` must be valid for writes.
 #[no_mangle]
-unsafe extern "C" fn hvir_rs_domain_new(id: u32, err: *mut c_int) -> *mut c_void {
+unsafe extern "C" fn hvir_rs_domain_new(id: *mut u32, err: *mut c_int) -> *mut c_void {
     let hv = Hv::new(&HvBackend);
     let flags = CreateDomainFlags {
         forward_progress_required: true,
@@ -358,15 +367,36 @@ unsafe extern "C" fn hvir_rs_domain_new(id: u32, err: *mut c_int) -> *mut c_void
     retry_quarantine();
     // The reserve that lets unmap deposit without allocating.
     HvBackend.refill_reserve(Context::Sleepable);
-    let domain = match Domain::new(id) {
-        Ok(d) => d,
-        Err(e) => return fail(e.to_errno()),
+    let mut tries = 0;
+    let domain = loop {
+        // SAFETY: no preconditions; process context.
+        let raw = unsafe { shim::hvir_id_alloc() };
+        let Ok(new) = u32::try_from(raw) else {
+            return fail(raw);
+        };
+        let domain = match Domain::new(new) {
+            Ok(d) => d,
+            Err(e) => {
+                id_free(new);
+                return fail(e.to_errno());
+            }
+        };
+        match hv.create_domain(DeviceDomain::own_s2(new), flags) {
+            Ok(()) => break domain,
+            Err(e) if e == hvpt::errno::EACCES && tries < CREATE_TRIES => {
+                pr_warn!("domain id {} is taken in the hypervisor; skipped\n", new);
+                tries += 1;
+            }
+            Err(e) => {
+                pr_err!("CREATE_DEVICE_DOMAIN {} failed: {}\n", new, -e.0);
+                id_free(new);
+                return fail(neg(e));
+            }
+        }
     };
-    if let Err(e) = hv.create_domain(DeviceDomain::own_s2(id), flags) {
-        pr_err!("CREATE_DEVICE_DOMAIN {} failed: {}\n", id, -e.0);
-        return fail(neg(e));
-    }
     LIVE_DOMAINS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: by the function's safety requirements.
+    unsafe { *id = domain.id };
     // SAFETY: the state is never moved out of the box; `hvir_rs_domain_free` turns the pointer
     // back into the pinned box.
     let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(domain) });
@@ -383,20 +413,21 @@ unsafe fn domain<'a>(rs: *mut c_void) -> &'a Domain {
     unsafe { &*rs.cast::<Domain>() }
 }
 
-/// Unmaps everything, deletes the hypervisor domain and frees the state. Returns `false` if the
-/// hypervisor keeps the domain: then the state is quarantined and its id must stay allocated
-/// (it is released by `hvir_id_free` once a retry deletes the domain).
+/// Unmaps everything, deletes the hypervisor domain and frees the state and the id. If the
+/// hypervisor keeps the domain, the state is quarantined and its id stays allocated until a
+/// retry deletes the domain ([`retry_quarantine`]).
 ///
 /// # Safety
 ///
 /// `rs` must come from `hvir_rs_domain_new`; it is not used again. No device is attached.
 #[no_mangle]
-unsafe extern "C" fn hvir_rs_domain_free(rs: *mut c_void) -> bool {
+unsafe extern "C" fn hvir_rs_domain_free(rs: *mut c_void) {
     // SAFETY: `rs` came from `KBox::into_raw` in `hvir_rs_domain_new` and is taken back once;
     // the state was pinned there and stays pinned.
     let d = unsafe { Pin::new_unchecked(KBox::from_raw(rs.cast::<Domain>())) };
     if teardown(&d) {
-        return true;
+        id_free(d.id);
+        return;
     }
     let id = d.id;
     if QUARANTINE.lock().push(d, GFP_KERNEL).is_err() {
@@ -410,7 +441,6 @@ unsafe extern "C" fn hvir_rs_domain_free(rs: *mut c_void) -> bool {
             id
         );
     }
-    false
 }
 
 /// Maps `pages` pages, allocating as the caller's `gfp` allows; `*mapped` gets the bytes mapped.

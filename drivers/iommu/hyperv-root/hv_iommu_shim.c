@@ -43,8 +43,6 @@ MODULE_PARM_DESC(hv_iommu_max_domains,
 /* The x86 MSI window, reserved in every paging domain. */
 #define HVIR_MSI_START	0xfee00000UL
 #define HVIR_MSI_SIZE	0x100000UL
-/* Domain ids tried when CREATE_DEVICE_DOMAIN says the id is taken. */
-#define HVIR_CREATE_TRIES	8
 /* Device addresses are 48 bits (the hypervisor's page-table reach). */
 #define HVIR_IOVA_BITS	48
 #define HVIR_IOVA_END	((1ULL << HVIR_IOVA_BITS) - 1)
@@ -251,9 +249,7 @@ static void hvir_domain_free(struct iommu_domain *domain)
 {
 	struct hvir_domain *d = to_hvir(domain);
 
-	/* A domain the hypervisor keeps is quarantined with its id. */
-	if (hvir_rs_domain_free(d->rs))
-		ida_free(&hvir_ida, d->id);
+	hvir_rs_domain_free(d->rs);
 	kfree(d);
 	/* Last: the release control counts this domain until here. */
 	hvir_rs_domain_gone();
@@ -272,7 +268,7 @@ hvir_domain_alloc_paging_flags(struct device *dev, u32 flags,
 			       const struct iommu_user_data *user_data)
 {
 	struct hvir_domain *d;
-	int id, tries, err = -ENOMEM;
+	int err = -ENOMEM;
 
 	/* No nesting, dirty tracking or PASID: S2 domains only. */
 	if (flags || user_data)
@@ -280,31 +276,13 @@ hvir_domain_alloc_paging_flags(struct device *dev, u32 flags,
 	d = kzalloc_obj(*d);
 	if (!d)
 		return ERR_PTR(-ENOMEM);
-	for (tries = 0; ; tries++) {
-		/* Never 0 (default domain) or U32_MAX (NULL domain). */
-		id = ida_alloc_range(&hvir_ida, 1, hv_iommu_max_domains, GFP_KERNEL);
-		if (id < 0) {
-			if (id == -ENOSPC)
-				dev_warn_ratelimited(dev, "no free domain id (hv_iommu_max_domains=%u)\n",
-						     hv_iommu_max_domains);
-			kfree(d);
-			return ERR_PTR(id);
-		}
-		d->id = id;
-		d->rs = hvir_rs_domain_new(id, &err);
-		if (d->rs)
-			break;
-		/*
-		 * -EACCES: the hypervisor already has a domain with this id (one
-		 * we failed to delete before a reload, or not ours). Keep the id
-		 * allocated so that it is never tried again, and take the next.
-		 */
-		if (err != -EACCES || tries >= HVIR_CREATE_TRIES) {
-			ida_free(&hvir_ida, id);
-			kfree(d);
-			return ERR_PTR(err);
-		}
-		dev_warn(dev, "domain id %d is taken in the hypervisor; skipped\n", id);
+	d->rs = hvir_rs_domain_new(&d->id, &err);
+	if (!d->rs) {
+		if (err == -ENOSPC)
+			dev_warn_ratelimited(dev, "no free domain id (hv_iommu_max_domains=%u)\n",
+					     hv_iommu_max_domains);
+		kfree(d);
+		return ERR_PTR(err);
 	}
 	/* iommufd uses the domain as returned; the core overwrites the type. */
 	d->domain.type = IOMMU_DOMAIN_UNMANAGED;
@@ -552,6 +530,16 @@ void hvir_unregister(void)
 	mutex_lock(&hvir_reg_lock);
 	hvir_unregister_locked();
 	mutex_unlock(&hvir_reg_lock);
+}
+
+/*
+ * Paging-domain ids. The IDA stays here because DEFINE_IDA() is a macro and
+ * 7.3 has no Rust IDA; when to allocate and free is decided in Rust.
+ */
+int hvir_id_alloc(void)
+{
+	/* Never 0 (default domain) or U32_MAX (NULL domain). */
+	return ida_alloc_range(&hvir_ida, 1, hv_iommu_max_domains, GFP_KERNEL);
 }
 
 void hvir_id_free(u32 id)

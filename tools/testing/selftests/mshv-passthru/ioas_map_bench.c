@@ -76,7 +76,9 @@ static void hv_calls(int code, struct calls *c)
 	char line[128], key[16];
 	FILE *f = fopen(HV_STATS, "r");
 
-	c->calls = c->failed = c->sim_ns = 0;
+	c->calls = 0;
+	c->failed = 0;
+	c->sim_ns = 0;
 	snprintf(key, sizeof(key), "%#06x ", code);
 	while (f && fgets(line, sizeof(line), f))
 		if (!strncmp(line, key, strlen(key)))
