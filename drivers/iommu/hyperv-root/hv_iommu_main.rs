@@ -347,7 +347,9 @@ fn id_free(id: u32) {
 ///
 /// If the hypervisor answers that the id exists (`-EACCES`: a domain left by an earlier load,
 /// or not ours), that id stays allocated so that it is never tried again, and the next one is
-/// tried, [`CREATE_TRIES`] times at most.
+/// tried, [`CREATE_TRIES`] times at most. Quarantined domains are retried after the new domain
+/// exists (so a quarantined id is never handed out in the same call), or before another id
+/// allocation when none is free.
 ///
 /// # Safety
 ///
@@ -364,14 +366,20 @@ unsafe extern "C" fn hvir_rs_domain_new(id: *mut u32, err: *mut c_int) -> *mut c
         unsafe { *err = e };
         core::ptr::null_mut()
     };
-    retry_quarantine();
     // The reserve that lets unmap deposit without allocating.
     HvBackend.refill_reserve(Context::Sleepable);
     let mut tries = 0;
+    let mut retried = false;
     let domain = loop {
         // SAFETY: no preconditions; process context.
         let raw = unsafe { shim::hvir_id_alloc() };
         let Ok(new) = u32::try_from(raw) else {
+            if raw == ENOSPC.to_errno() && !retried {
+                // Quarantined domains may hold the ids: try to delete them first.
+                retried = true;
+                retry_quarantine();
+                continue;
+            }
             return fail(raw);
         };
         let domain = match Domain::new(new) {
@@ -395,6 +403,8 @@ unsafe extern "C" fn hvir_rs_domain_new(id: *mut u32, err: *mut c_int) -> *mut c
         }
     };
     LIVE_DOMAINS.fetch_add(1, Ordering::Relaxed);
+    // Quarantined domains get another chance; their ids were kept out of this allocation.
+    retry_quarantine();
     // SAFETY: by the function's safety requirements.
     unsafe { *id = domain.id };
     // SAFETY: the state is never moved out of the box; `hvir_rs_domain_free` turns the pointer
