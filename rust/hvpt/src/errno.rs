@@ -16,10 +16,14 @@ pub const EPERM: Errno = Errno(1);
 pub const ENOENT: Errno = Errno(2);
 /// I/O error.
 pub const EIO: Errno = Errno(5);
+/// No such device or address (no such attribute).
+pub const ENXIO: Errno = Errno(6);
 /// Out of memory.
 pub const ENOMEM: Errno = Errno(12);
 /// Permission denied.
 pub const EACCES: Errno = Errno(13);
+/// Bad address.
+pub const EFAULT: Errno = Errno(14);
 /// Device or resource busy.
 pub const EBUSY: Errno = Errno(16);
 /// Object exists.
@@ -28,6 +32,8 @@ pub const EEXIST: Errno = Errno(17);
 pub const ENODEV: Errno = Errno(19);
 /// Invalid argument.
 pub const EINVAL: Errno = Errno(22);
+/// Inappropriate ioctl for device.
+pub const ENOTTY: Errno = Errno(25);
 /// No space left (no free identifiers).
 pub const ENOSPC: Errno = Errno(28);
 /// Numerical result out of range.

@@ -18,6 +18,7 @@ pub mod errno;
 pub mod hypercall;
 pub mod iommu;
 pub mod layer;
+pub mod mshv_uapi;
 pub mod pagetable;
 pub mod reserve;
 pub mod storage;
