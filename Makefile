@@ -50,5 +50,8 @@ rustfmtcheck:
 checkpatch: check-kdir
 	$(KDIR)/source/scripts/checkpatch.pl --no-tree --strict --show-types \
 		--ignore FILE_PATH_CHANGES -f $(C_SRCS)
+	@# The kernel patches as patches; the sign-off is the submitter's.
+	$(KDIR)/source/scripts/checkpatch.pl --no-tree --strict --show-types \
+		--ignore FILE_PATH_CHANGES,MISSING_SIGN_OFF $(wildcard $(CURDIR)/patches/linux-7.3/*.patch)
 
 .PHONY: all check-kdir modules clean rustfmt rustfmtcheck checkpatch
