@@ -24,3 +24,10 @@ export PATH=$TOOLS/bin:$HOME/.cargo/bin:$PATH
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The rust-vmm sample (samples/rust-vmm-vfio): built on the host with the
+# crates in its Cargo.lock, run in the VM.
+SAMPLE=$TOP/samples/rust-vmm-vfio
+build_sample() {
+	cargo build --release --locked -q --manifest-path "$SAMPLE/Cargo.toml"
+}

@@ -17,6 +17,7 @@ kernel=test
 "$TOP/scripts/setup.sh"
 KB=$("$TOP/scripts/kernel.sh" "$kernel")
 make -s -C "$TOP" KDIR="$KB" W=e
+build_sample
 "$TOP/scripts/selftests.sh" "$KB" >/dev/null
 
 out=$MSHV_CACHE/runs/main-$(date +%Y%m%d-%H%M%S)

@@ -92,6 +92,8 @@ step "build:clippy (CLIPPY=1 W=e)" "$RUN/clippy.log" \
 	bash -c "make -s -C '$TOP' clean KDIR='$KB' >/dev/null && make -C '$TOP' KDIR='$KB' CLIPPY=1 W=e"
 step "style:rustfmt" "$RUN/rustfmt.log" make -C "$TOP" rustfmtcheck
 step "style:checkpatch" "$RUN/checkpatch.log" make -C "$TOP" KDIR="$KB" checkpatch
+step "build:rust-vmm-sample" "$RUN/sample.log" \
+	bash -c "cd '$SAMPLE' && cargo build --release --locked && cargo clippy --release --locked -- -D warnings"
 
 if ((!want_vm)); then
 	finish

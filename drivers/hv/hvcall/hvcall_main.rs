@@ -26,7 +26,11 @@ use kernel::{
         Arc,
         SpinLockIrq, //
     },
-    uaccess::UserSliceReader,
+    uaccess::{
+        UserPtr,
+        UserSlice,
+        UserSliceReader, //
+    },
 };
 
 /// The kernel-independent shared code (also built and tested on the host).
@@ -81,6 +85,9 @@ mod shim {
         pub(super) fn mshv_hvcall_teardown();
         pub(super) fn mshv_hvcall_sim_ctx() -> *mut c_void;
         pub(super) fn mshv_hvcall_free_pfns(pfns: *const u64, count: u32);
+        pub(super) fn mshv_hvcall_mshv_register() -> c_int;
+        pub(super) fn mshv_hvcall_mshv_unregister();
+        pub(super) fn mshv_hvcall_mshv_live() -> c_int;
         pub(super) fn mshv_hvcall_list_pci_ids(
             cb: unsafe extern "C" fn(ctx: *mut c_void, bdf: u32, id: u64),
             ctx: *mut c_void,
@@ -211,6 +218,63 @@ fn show_pci_ids(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     Ok(())
 }
 
+/// The registered simulator; `None` with the native backend.
+fn sim_lock() -> Option<&'static SimLock> {
+    // SAFETY: no preconditions.
+    let ctx = unsafe { shim::mshv_hvcall_sim_ctx() };
+    // SAFETY: a non-NULL context is the registered `SimLock`, alive until the registration is
+    // dropped at module exit, which no caller of this outlives: the simulated `/dev/mshv` is
+    // unregistered first, and each partition holds the module.
+    (!ctx.is_null()).then(|| unsafe { &*ctx.cast::<SimLock>() })
+}
+
+/// `MSHV_CREATE_PARTITION` of the simulated `/dev/mshv`: 7.3's validation of either struct
+/// size (`hvpt::mshv_uapi::create_partition`), then a guest partition of the simulator.
+///
+/// # Safety
+///
+/// `id` must be valid for writes; `uarg` is the user's argument, only read through
+/// `copy_from_user`.
+#[no_mangle]
+unsafe extern "C" fn mshv_hvcall_rs_mshv_create(uarg: *mut c_void, id: *mut u64) -> c_int {
+    let r = (|| -> Result<u64> {
+        let sim = sim_lock().ok_or(ENODEV)?;
+        hvpt::mshv_uapi::create_partition(&mut |dst| {
+            UserSlice::new(UserPtr::from_ptr(uarg), dst.len())
+                .reader()
+                .read_slice(dst)
+                .map_err(|_| hvpt::errno::EFAULT)
+        })
+        .map_err(boundary::kerr)?;
+        let p = sim.lock().create_partition().map_err(boundary::kerr)?;
+        Ok(p.0)
+    })();
+    match r {
+        Ok(p) => {
+            // SAFETY: by the function's safety requirements.
+            unsafe { *id = p };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Destroys the simulator's partition `id` when the simulated `/dev/mshv` drops its last
+/// reference. The bridge holds the partition while it exists, so nothing the bridge did can
+/// still be attached; a refusal is a bug and is reported.
+#[no_mangle]
+extern "C" fn mshv_hvcall_rs_mshv_destroy(id: u64) {
+    let Some(sim) = sim_lock() else {
+        return;
+    };
+    let r = sim
+        .lock()
+        .destroy_partition(hvpt::abi::PartitionId(id));
+    if let Err(e) = r {
+        pr_err!("simulated /dev/mshv: partition {} not destroyed: errno {}\n", id, e.0);
+    }
+}
+
 /// Puts the simulator back in its boot state: fresh, with `ids` attached to the default domain.
 fn reboot(sim: &mut Sim<KernelAlloc>, ids: &[(u32, u64)]) -> Result {
     sim.reset(&mut give_back).map_err(boundary::kerr)?;
@@ -250,9 +314,11 @@ unsafe extern "C" fn sim_dispatch(ctx: *mut c_void, control: u64, page: *const c
 ///
 /// # Invariants
 ///
-/// `mshv_hvcall_setup()` succeeded, with `sim`'s address as context if it is `Some`.
+/// `mshv_hvcall_setup()` succeeded, with `sim`'s address as context if it is `Some`. `mshv`:
+/// the simulated `/dev/mshv` is registered.
 struct Registration {
     sim: Option<Arc<SimLock>>,
+    mshv: bool,
 }
 
 impl Registration {
@@ -280,12 +346,26 @@ impl Registration {
             return Err(Error::from_errno(ret));
         }
         // INVARIANT: setup succeeded with `sim` as context.
-        Ok(Self { sim })
+        let mut reg = Self { sim, mshv: false };
+        if reg.sim.is_some() {
+            // SAFETY: no preconditions; the simulator it creates partitions in is set up.
+            let ret = unsafe { shim::mshv_hvcall_mshv_register() };
+            if ret != 0 {
+                pr_err!("cannot register the simulated /dev/mshv: errno {}\n", -ret);
+                return Err(Error::from_errno(ret));
+            }
+            reg.mshv = true;
+        }
+        Ok(reg)
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        if self.mshv {
+            // SAFETY: registered in `new`. Every partition holds this module, so none is alive.
+            unsafe { shim::mshv_hvcall_mshv_unregister() };
+        }
         // SAFETY: by the type invariant setup succeeded; module exit runs after every user
         // module is gone (they depend on our symbols), so no call is in flight.
         unsafe { shim::mshv_hvcall_teardown() };
@@ -331,6 +411,11 @@ fn write_control(sim: &SimRef, r: &mut UserSliceReader) -> Result {
     r.read_slice(line)?;
     let cmd = Command::parse(line).map_err(boundary::kerr)?;
     if cmd == Command::Reset {
+        // SAFETY: no preconditions.
+        if unsafe { shim::mshv_hvcall_mshv_live() } != 0 {
+            // The simulated /dev/mshv's partitions would vanish under their fds.
+            return Err(EBUSY);
+        }
         // Back to the boot state, PCI functions included.
         let ids = pci_ids();
         return reboot(&mut s.lock(), &ids);

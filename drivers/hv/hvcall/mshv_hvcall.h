@@ -102,6 +102,23 @@ void mshv_hvcall_list_pci_ids(mshv_hvcall_id_cb_t cb, void *ctx);
 u64 mshv_hvcall_rs_pci_devid(u16 segment, u16 rid, bool alias, u16 alias_rid,
 			     bool pcix, u8 secondary, u8 subordinate);
 
+/*
+ * The simulated /dev/mshv (sim_mshv.c; only with the simulated hypervisor):
+ * registers and unregisters the misc device; mshv_hvcall_mshv_live() is the
+ * number of partitions alive.
+ */
+int mshv_hvcall_mshv_register(void);
+void mshv_hvcall_mshv_unregister(void);
+int mshv_hvcall_mshv_live(void);
+
+/*
+ * Implemented in Rust (hvcall_main.rs): validates MSHV_CREATE_PARTITION's
+ * argument at @uarg and creates a guest partition of the simulated
+ * hypervisor, whose id goes to *@id; 0 or -errno. _destroy() destroys it.
+ */
+int mshv_hvcall_rs_mshv_create(void __user *uarg, u64 *id);
+void mshv_hvcall_rs_mshv_destroy(u64 id);
+
 /* Undoes mshv_hvcall_setup(); no call may be in flight. */
 void mshv_hvcall_teardown(void);
 

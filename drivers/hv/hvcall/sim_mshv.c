@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The simulated /dev/mshv: test only, registered when mshv_hvcall runs the
+ * simulated hypervisor (simulate=1). It is the partition provider of the
+ * mshv-vfio bridge in QEMU, as the patched mshv_root is on a real host
+ * (patches/linux-7.3/0002): the subset of the partition lifecycle that VMMs
+ * send before they hand a VFIO device to a guest.
+ *
+ *   /dev/mshv      MSHV_CREATE_PARTITION (v1 and v2 structs, validated as
+ *                  7.3's mshv_root does, in Rust: hvpt::mshv_uapi), backed
+ *                  by a guest partition of the simulated hypervisor
+ *   partition fd   MSHV_INITIALIZE_PARTITION, MSHV_CREATE_DEVICE
+ *   device fd      MSHV_SET_DEVICE_ATTR and the "has" attribute ioctls
+ *
+ * Every other ioctl is -ENOTTY. MSHV_CREATE_DEVICE and the device fd follow
+ * the mshv_root patch line by line, so the bridge runs the same way under
+ * both providers. Documentation/mshv-vfio-bridge.rst.
+ */
+
+#include <linux/errno.h>
+#include <linux/printk.h>
+#include <linux/types.h>
+
+#include "mshv_hvcall.h"
+
+#if __has_include(<linux/mshv_device.h>)
+
+#include <linux/anon_inodes.h>
+#include <linux/atomic.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/mshv_device.h>
+#include <linux/mutex.h>
+#include <linux/refcount.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <uapi/linux/mshv.h>
+
+struct sim_mshv_partition {
+	refcount_t ref;
+	/* The simulated hypervisor's partition id. */
+	u64 id;
+	/* Protects @initialized and @device. */
+	struct mutex lock;
+	bool initialized;
+	/* The one device on this partition (the bridge), or NULL. */
+	struct mshv_device *device;
+};
+
+/* Partitions alive (their fds, or devices that hold them). */
+static atomic_t sim_mshv_live = ATOMIC_INIT(0);
+
+int mshv_hvcall_mshv_live(void)
+{
+	return atomic_read(&sim_mshv_live);
+}
+
+static void *sim_mshv_partition_get(void *partition)
+{
+	struct sim_mshv_partition *pt = partition;
+
+	return refcount_inc_not_zero(&pt->ref) ? pt : NULL;
+}
+
+static void sim_mshv_partition_put(void *partition)
+{
+	struct sim_mshv_partition *pt = partition;
+
+	if (!refcount_dec_and_test(&pt->ref))
+		return;
+	/* The last reference: nothing can reach the partition any more. */
+	WARN_ON(pt->device);
+	mshv_hvcall_rs_mshv_destroy(pt->id);
+	mutex_destroy(&pt->lock);
+	kfree(pt);
+	atomic_dec(&sim_mshv_live);
+	module_put(THIS_MODULE);
+}
+
+static u64 sim_mshv_partition_id(void *partition)
+{
+	return ((struct sim_mshv_partition *)partition)->id;
+}
+
+static const struct mshv_partition_ops sim_mshv_partition_ops = {
+	.get = sim_mshv_partition_get,
+	.put = sim_mshv_partition_put,
+	.id = sim_mshv_partition_id,
+};
+
+static long sim_mshv_device_ioctl(struct file *filp, unsigned int ioctl,
+				  unsigned long arg)
+{
+	struct mshv_device *dev = filp->private_data;
+	struct mshv_device_attr attr;
+
+	switch (ioctl) {
+	case MSHV_SET_DEVICE_ATTR:
+		if (copy_from_user(&attr, (void __user *)arg, sizeof(attr)))
+			return -EFAULT;
+		return dev->type->set_attr ? dev->type->set_attr(dev, &attr) : -EPERM;
+	case MSHV_HAS_DEVICE_ATTR:
+	case MSHV_HAS_DEVICE_ATTR2:
+		if (copy_from_user(&attr, (void __user *)arg, sizeof(attr)))
+			return -EFAULT;
+		return dev->type->has_attr ? dev->type->has_attr(dev, &attr) : -EPERM;
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int sim_mshv_device_release(struct inode *inode, struct file *filp)
+{
+	struct mshv_device *dev = filp->private_data;
+	struct sim_mshv_partition *pt = dev->partition;
+
+	/* The type undoes all it did, VFIO file references included. */
+	dev->type->release(dev);
+	mutex_lock(&pt->lock);
+	pt->device = NULL;
+	mutex_unlock(&pt->lock);
+	kfree(dev);
+	symbol_put(mshv_vfio_device_type);
+	sim_mshv_partition_put(pt);
+	return 0;
+}
+
+static const struct file_operations sim_mshv_device_fops = {
+	.owner = THIS_MODULE,
+	.release = sim_mshv_device_release,
+	.unlocked_ioctl = sim_mshv_device_ioctl,
+	.llseek = noop_llseek,
+};
+
+/*
+ * MSHV_CREATE_DEVICE, as in the mshv_root patch: no partition lock across a
+ * user copy, and the fd is installed only after the result reached user
+ * space, so a bad pointer leaves no fd and no device.
+ */
+static long sim_mshv_create_device(struct sim_mshv_partition *pt,
+				   void __user *uarg)
+{
+	const struct mshv_device_type *type;
+	struct mshv_create_device cd;
+	struct mshv_device *dev;
+	struct file *file;
+	long ret;
+	int fd;
+
+	if (copy_from_user(&cd, uarg, sizeof(cd)))
+		return -EFAULT;
+	if (cd.type != MSHV_DEV_TYPE_VFIO)
+		return -ENODEV;
+	if (cd.flags & ~MSHV_CREATE_DEVICE_TEST)
+		return -EINVAL;
+	type = symbol_get(mshv_vfio_device_type);
+	if (!type)
+		return -ENODEV;
+	if (cd.flags & MSHV_CREATE_DEVICE_TEST) {
+		ret = 0;
+		goto put_type;
+	}
+	dev = kzalloc_obj(*dev);
+	if (!dev) {
+		ret = -ENOMEM;
+		goto put_type;
+	}
+	/* The caller's fd holds the partition: this cannot fail. */
+	refcount_inc(&pt->ref);
+	dev->partition = pt;
+	dev->partition_ops = &sim_mshv_partition_ops;
+	dev->type = type;
+
+	mutex_lock(&pt->lock);
+	if (pt->device) {
+		mutex_unlock(&pt->lock);
+		ret = -EBUSY;
+		goto free_dev;
+	}
+	pt->device = dev;
+	mutex_unlock(&pt->lock);
+
+	ret = type->create(dev);
+	if (ret)
+		goto unlist;
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		ret = fd;
+		goto release;
+	}
+	file = anon_inode_getfile(type->name, &sim_mshv_device_fops, dev, O_RDWR);
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
+		put_unused_fd(fd);
+		goto release;
+	}
+	cd.fd = fd;
+	if (copy_to_user(uarg, &cd, sizeof(cd))) {
+		put_unused_fd(fd);
+		/* The file's release frees the device. */
+		fput(file);
+		return -EFAULT;
+	}
+	fd_install(fd, file);
+	return 0;
+
+release:
+	type->release(dev);
+unlist:
+	mutex_lock(&pt->lock);
+	pt->device = NULL;
+	mutex_unlock(&pt->lock);
+free_dev:
+	sim_mshv_partition_put(pt);
+	kfree(dev);
+put_type:
+	symbol_put(mshv_vfio_device_type);
+	return ret;
+}
+
+static long sim_mshv_partition_ioctl(struct file *filp, unsigned int ioctl,
+				     unsigned long arg)
+{
+	struct sim_mshv_partition *pt = filp->private_data;
+
+	switch (ioctl) {
+	case MSHV_CREATE_DEVICE:
+		return sim_mshv_create_device(pt, (void __user *)arg);
+	case MSHV_INITIALIZE_PARTITION:
+		/* As mshv_root: initializing twice is not an error. */
+		mutex_lock(&pt->lock);
+		pt->initialized = true;
+		mutex_unlock(&pt->lock);
+		return 0;
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int sim_mshv_partition_release(struct inode *inode, struct file *filp)
+{
+	sim_mshv_partition_put(filp->private_data);
+	return 0;
+}
+
+static const struct file_operations sim_mshv_partition_fops = {
+	.owner = THIS_MODULE,
+	.release = sim_mshv_partition_release,
+	.unlocked_ioctl = sim_mshv_partition_ioctl,
+	.llseek = noop_llseek,
+};
+
+static long sim_mshv_create_partition(void __user *uarg)
+{
+	struct sim_mshv_partition *pt;
+	int ret;
+
+	pt = kzalloc_obj(*pt);
+	if (!pt)
+		return -ENOMEM;
+	ret = mshv_hvcall_rs_mshv_create(uarg, &pt->id);
+	if (ret) {
+		kfree(pt);
+		return ret;
+	}
+	refcount_set(&pt->ref, 1);
+	mutex_init(&pt->lock);
+	/* Each partition holds the module: the simulator outlives it. */
+	__module_get(THIS_MODULE);
+	atomic_inc(&sim_mshv_live);
+	ret = anon_inode_getfd("mshv_partition", &sim_mshv_partition_fops, pt,
+			       O_RDWR | O_CLOEXEC);
+	if (ret < 0)
+		sim_mshv_partition_put(pt);
+	return ret;
+}
+
+static long sim_mshv_dev_ioctl(struct file *filp, unsigned int ioctl,
+			       unsigned long arg)
+{
+	if (ioctl == MSHV_CREATE_PARTITION)
+		return sim_mshv_create_partition((void __user *)arg);
+	return -ENOTTY;
+}
+
+static const struct file_operations sim_mshv_dev_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = sim_mshv_dev_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice sim_mshv_dev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "mshv",
+	.fops = &sim_mshv_dev_fops,
+	.mode = 0600,
+};
+
+int mshv_hvcall_mshv_register(void)
+{
+	return misc_register(&sim_mshv_dev);
+}
+
+void mshv_hvcall_mshv_unregister(void)
+{
+	misc_deregister(&sim_mshv_dev);
+}
+
+#else /* no patches/linux-7.3/0002 in this kernel */
+
+int mshv_hvcall_mshv_live(void)
+{
+	return 0;
+}
+
+int mshv_hvcall_mshv_register(void)
+{
+	pr_info("no simulated /dev/mshv: the kernel lacks linux/mshv_device.h (patches/linux-7.3/0002)\n");
+	return 0;
+}
+
+void mshv_hvcall_mshv_unregister(void)
+{
+}
+
+#endif

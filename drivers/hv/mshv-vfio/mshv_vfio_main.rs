@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! mshv-vfio bridge: the VFIO device type of `MSHV_CREATE_DEVICE` on an mshv partition fd.
+//!
+//! A VMM hands the bridge the VFIO files (group or device cdev fds) of the devices it passes to
+//! the guest, with `MSHV_SET_DEVICE_ATTR` group `MSHV_DEV_VFIO_FILE`, attribute `ADD` or `DEL`,
+//! exactly as Cloud Hypervisor does through rust-vmm's `mshv-ioctls`. The bridge holds a
+//! reference to each file and to the partition it was created on, and drops the files before
+//! the partition when its fd is closed.
+//!
+//! The device type table is C (`mshv_vfio_shim.c`), because providers find it with
+//! `symbol_get()`; a provider is the patched `mshv_root` on a real host or the simulated
+//! `/dev/mshv` of `mshv_hvcall` in tests, and nothing here knows which. The rules of the
+//! attribute ioctls are the shared `hvpt::mshv_uapi` code, host-tested. See
+//! `Documentation/mshv-vfio-bridge.rst`.
+
+use core::ffi::c_void;
+use core::sync::atomic::{
+    AtomicU64,
+    Ordering, //
+};
+
+use kernel::{
+    debugfs::{
+        Dir,
+        File as DebugFile, //
+    },
+    fs::{
+        File,
+        LocalFile, //
+    },
+    prelude::*,
+    sync::{
+        aref::ARef,
+        Mutex, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+};
+
+/// The kernel-independent shared code.
+#[path = "../../../rust/hvpt/src/lib.rs"]
+pub mod hvpt;
+
+use hvpt::errno::Errno;
+use hvpt::mshv_uapi::{
+    self,
+    DeviceAttr,
+    FileOp, //
+};
+
+module! {
+    type: MshvVfio,
+    name: "mshv_vfio",
+    authors: ["mshv-passthru developers"],
+    description: "mshv-vfio bridge: VFIO devices on an MSHV partition (MSHV_CREATE_DEVICE)",
+    license: "GPL",
+}
+
+/// C functions of `mshv_vfio_shim.c` (declared in `mshv_vfio.h`).
+mod shim {
+    extern "C" {
+        pub(super) fn mshv_vfio_file_is_vfio(file: *mut kernel::bindings::file) -> bool;
+    }
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: initialized in `MshvVfio::init`, before any provider can reach the device type:
+    // `symbol_get()` fails while the module is still initializing.
+    unsafe(uninit) static BRIDGES: Mutex<KVec<Bridge>> = KVec::new();
+}
+
+/// The key of the next bridge; the C part holds a bridge as its key.
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+/// Turns a shared-code errno into a kernel error.
+fn kerr(e: Errno) -> Error {
+    Error::from_errno(-e.0)
+}
+
+/// A VFIO file the bridge holds a reference to (dropped with this).
+struct VfioFile(ARef<File>);
+
+impl VfioFile {
+    /// Takes a reference to the VFIO file behind `fd` of the calling task: `EBADF` if there is
+    /// none, `EINVAL` if the file is not a VFIO group or device file.
+    fn get(fd: i32) -> Result<Self> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        let local = LocalFile::fget(fd)?;
+        // SAFETY: this runs inside an ioctl of the bridge's own fd; `fdget_pos` is only taken by
+        // read/write/lseek-like syscalls, so no `fdget_pos` call is active on this thread.
+        let file = unsafe { LocalFile::assume_no_fdget_pos(local) };
+        // SAFETY: `file` is a live file: we hold a reference to it.
+        if !unsafe { shim::mshv_vfio_file_is_vfio(file.as_ptr()) } {
+            return Err(EINVAL);
+        }
+        Ok(Self(file))
+    }
+
+    /// Whether this is the file `other`.
+    fn is(&self, other: &Self) -> bool {
+        core::ptr::eq(self.0.as_ptr(), other.0.as_ptr())
+    }
+}
+
+/// One bridge: the VFIO files added to one partition. Lives in [`BRIDGES`].
+///
+/// # Invariants
+///
+/// No file is in `files` twice; `key` is unique among bridges.
+struct Bridge {
+    key: u64,
+    /// The hypervisor's id of the partition the bridge was created on (the provider's, from the
+    /// fd the VMM passed; never derived from the calling task).
+    partition: u64,
+    /// Files added and not deleted.
+    files: KVec<VfioFile>,
+}
+
+/// Runs `f` on the bridge `key` under [`BRIDGES`]' lock; `ENODEV` if there is none (which the
+/// C part's lifetime rules exclude).
+fn with_bridge<R>(key: u64, f: impl FnOnce(&mut Bridge) -> Result<R>) -> Result<R> {
+    let mut all = BRIDGES.lock();
+    let b = all.iter_mut().find(|b| b.key == key).ok_or(ENODEV)?;
+    f(b)
+}
+
+/// `MSHV_DEV_VFIO_FILE_ADD`: `EEXIST` if the file is held already.
+fn add(key: u64, fd: i32) -> Result {
+    let file = VfioFile::get(fd)?;
+    let mut refused = None;
+    let r = with_bridge(key, |b| {
+        if b.files.iter().any(|f| f.is(&file)) {
+            refused = Some(file);
+            return Err(EEXIST);
+        }
+        b.files.push(file, GFP_KERNEL).map_err(|e| {
+            refused = Some(e.0);
+            ENOMEM
+        })
+    });
+    // A file not taken is released here, outside the lock.
+    drop(refused);
+    r
+}
+
+/// `MSHV_DEV_VFIO_FILE_DEL`: `ENOENT` if the file is not held.
+fn del(key: u64, fd: i32) -> Result {
+    let file = VfioFile::get(fd)?;
+    let removed = with_bridge(key, |b| {
+        let i = b.files.iter().position(|f| f.is(&file)).ok_or(ENOENT)?;
+        Ok(b.files.remove(i)?)
+    })?;
+    // Both references go here, outside the lock.
+    drop((removed, file));
+    Ok(())
+}
+
+/// Reads the int32 fd at the user address `addr`.
+fn read_fd(addr: u64) -> Result<i32> {
+    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
+    UserSlice::new(UserPtr::from_addr(addr), size_of::<i32>())
+        .reader()
+        .read::<i32>()
+}
+
+fn attr(flags: u32, group: u32, attr: u64, addr: u64) -> DeviceAttr {
+    DeviceAttr {
+        flags: flags.into(),
+        group: group.into(),
+        attr: attr.into(),
+        addr: addr.into(),
+    }
+}
+
+/// Creates a bridge on partition `partition_id`; its handle (never NULL), or NULL and `*err`.
+///
+/// # Safety
+///
+/// `err` must be valid for writes.
+#[no_mangle]
+unsafe extern "C" fn mshv_vfio_rs_create(partition_id: u64, err: *mut c_int) -> *mut c_void {
+    let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+    let b = Bridge {
+        key,
+        partition: partition_id,
+        files: KVec::new(),
+    };
+    // INVARIANT: `files` is empty; keys come from a 64-bit counter that does not wrap.
+    if BRIDGES.lock().push(b, GFP_KERNEL).is_err() {
+        // SAFETY: by the function's safety requirements.
+        unsafe { *err = ENOMEM.to_errno() };
+        return core::ptr::null_mut();
+    }
+    // The handle is the key: an opaque, nonzero value the C part stores in `dev->private`.
+    key as usize as *mut c_void
+}
+
+/// Frees a bridge, dropping every file reference it holds before it returns.
+///
+/// # Safety
+///
+/// `bridge` must come from `mshv_vfio_rs_create()`, and no other call on it may run or follow.
+#[no_mangle]
+unsafe extern "C" fn mshv_vfio_rs_release(bridge: *mut c_void) {
+    let key = bridge as usize as u64;
+    let gone = {
+        let mut all = BRIDGES.lock();
+        all.iter()
+            .position(|b| b.key == key)
+            .and_then(|i| all.remove(i).ok())
+    };
+    // The file references go here, outside the lock, before the C part drops the partition.
+    drop(gone);
+}
+
+/// `MSHV_SET_DEVICE_ATTR`.
+///
+/// # Safety
+///
+/// `bridge` must come from `mshv_vfio_rs_create()` and not be released yet.
+#[no_mangle]
+unsafe extern "C" fn mshv_vfio_rs_set_attr(
+    bridge: *mut c_void,
+    flags: u32,
+    group: u32,
+    attr_nr: u64,
+    addr: u64,
+) -> c_long {
+    let key = bridge as usize as u64;
+    let r = match mshv_uapi::vfio_attr(&attr(flags, group, attr_nr, addr)) {
+        Err(e) => Err(kerr(e)),
+        Ok(FileOp::Add { addr }) => read_fd(addr).and_then(|fd| add(key, fd)),
+        Ok(FileOp::Del { addr }) => read_fd(addr).and_then(|fd| del(key, fd)),
+    };
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno().into(),
+    }
+}
+
+/// The "has" attribute ioctls: 0 for the VFIO file attributes, `ENXIO` for any other, `EINVAL`
+/// for nonzero flags. Nothing is read from or written to `addr`.
+///
+/// # Safety
+///
+/// `bridge` must come from `mshv_vfio_rs_create()` and not be released yet.
+#[no_mangle]
+unsafe extern "C" fn mshv_vfio_rs_has_attr(
+    _bridge: *mut c_void,
+    flags: u32,
+    group: u32,
+    attr_nr: u64,
+    addr: u64,
+) -> c_long {
+    match mshv_uapi::vfio_attr(&attr(flags, group, attr_nr, addr)) {
+        Ok(_) => 0,
+        Err(e) => kerr(e).to_errno().into(),
+    }
+}
+
+/// `mshv_vfio/state`: each bridge alive, its partition and the VFIO file references it holds.
+fn show_state(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let all = BRIDGES.lock();
+    let files: usize = all.iter().map(|b| b.files.len()).sum();
+    writeln!(f, "bridges {} files {}", all.len(), files)?;
+    for b in all.iter() {
+        writeln!(f, "bridge partition {} files {}", b.partition, b.files.len())?;
+    }
+    Ok(())
+}
+
+/// Module state. A bridge holds the module (the provider took it with `symbol_get()`), so no
+/// bridge is alive when this is dropped.
+#[pin_data]
+struct MshvVfio {
+    #[pin]
+    state: DebugFile<()>,
+    _debugfs: Dir,
+}
+
+impl kernel::InPlaceModule for MshvVfio {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        // SAFETY: called exactly once, before anything else uses the lock.
+        unsafe { BRIDGES.init() };
+        let debugfs = Dir::new(c"mshv_vfio");
+        try_pin_init!(Self {
+            state <- debugfs.read_callback_file(c"state", (), &show_state),
+            _debugfs: debugfs,
+        })
+    }
+}

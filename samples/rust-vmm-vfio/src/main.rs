@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Cloud Hypervisor's VFIO flow on MSHV, through rust-vmm's `mshv-ioctls` and `vfio-ioctls`
+//! (feature `mshv`) from crates.io, unchanged, against the mshv-vfio bridge:
+//!
+//! 1. open `/dev/mshv`, `MSHV_CREATE_PARTITION` (the 64-byte v2 struct), `MSHV_INITIALIZE_PARTITION`;
+//! 2. `MSHV_CREATE_DEVICE` of type VFIO on the partition fd;
+//! 3. a VFIO type1 container that knows the bridge, and the device (its group goes into the
+//!    container and, with `MSHV_SET_DEVICE_ATTR` FILE/ADD, to the bridge);
+//! 4. `VFIO_IOMMU_MAP_DMA` of guest RAM, then unmap and teardown (FILE/DEL, close).
+//!
+//! After each step it prints what the hypervisor holds (the simulated hypervisor's and the
+//! bridge's debugfs) and checks it; any difference is an error (exit status 1).
+//!
+//! Usage: `mshv-vfio-sample SSSS:BB:DD.F` (a function bound to vfio-pci), as root.
+
+use std::error::Error;
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mshv_bindings::{
+    mshv_create_device, mshv_create_partition_v2, mshv_device_attr, MSHV_DEV_TYPE_VFIO,
+    MSHV_DEV_VFIO_FILE, MSHV_DEV_VFIO_FILE_ADD, MSHV_NUM_CPU_FEATURES_BANKS,
+    MSHV_PT_BIT_CPU_AND_XSAVE_FEATURES, MSHV_PT_BIT_GPA_SUPER_PAGES, MSHV_PT_BIT_LAPIC,
+    MSHV_PT_BIT_X2APIC,
+};
+use mshv_ioctls::Mshv;
+use vfio_ioctls::{VfioContainer, VfioDevice, VfioDeviceFd};
+
+type Res<T> = Result<T, Box<dyn Error>>;
+
+const DUMP: &str = "/sys/kernel/debug/mshv_hvcall/dump";
+const BRIDGE: &str = "/sys/kernel/debug/mshv_vfio/state";
+const GUEST_RAM: usize = 4 << 20;
+
+/// Guest partition ids the simulated hypervisor holds.
+fn partitions() -> Res<Vec<u64>> {
+    Ok(fs::read_to_string(DUMP)?
+        .lines()
+        .filter_map(|l| l.strip_prefix("partition "))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect())
+}
+
+/// `(domain id, mapped pages)` of every paging domain.
+fn domains() -> Res<Vec<(u32, u64)>> {
+    Ok(fs::read_to_string(DUMP)?
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.strip_prefix("domain ")?.split(' ');
+            let id = w.next()?.parse().ok()?;
+            let mapped = w.find_map(|x| x.strip_prefix("mapped="))?.parse().ok()?;
+            Some((id, mapped))
+        })
+        .collect())
+}
+
+fn show(step: &str) -> Res<()> {
+    println!("== {step}");
+    for l in fs::read_to_string(DUMP)?.lines() {
+        if l.starts_with("partition") || l.starts_with("domain") || l.starts_with("device") {
+            println!("   hypervisor: {l}");
+        }
+    }
+    for l in fs::read_to_string(BRIDGE)?.lines() {
+        println!("   bridge:     {l}");
+    }
+    Ok(())
+}
+
+fn check(what: &str, ok: bool) -> Res<()> {
+    if ok {
+        println!("   ok: {what}");
+        Ok(())
+    } else {
+        Err(format!("check failed: {what}").into())
+    }
+}
+
+fn run(bdf: &str) -> Res<()> {
+    let before = partitions()?;
+    let mshv = Mshv::new()?;
+    // Cloud Hypervisor's partition flags, in the v2 struct (bit 3: read all 64 bytes).
+    let args = mshv_create_partition_v2 {
+        pt_flags: [
+            MSHV_PT_BIT_LAPIC,
+            MSHV_PT_BIT_X2APIC,
+            MSHV_PT_BIT_GPA_SUPER_PAGES,
+            MSHV_PT_BIT_CPU_AND_XSAVE_FEATURES,
+        ]
+        .iter()
+        .fold(0u64, |f, &b| f | 1u64 << b),
+        pt_num_cpu_fbanks: MSHV_NUM_CPU_FEATURES_BANKS as u16,
+        ..Default::default()
+    };
+    let vm = mshv.create_vm_with_args(&args)?;
+    vm.initialize()?;
+    let created: Vec<u64> = partitions()?
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    show("MSHV_CREATE_PARTITION + MSHV_INITIALIZE_PARTITION")?;
+    check("one new guest partition", created.len() == 1)?;
+    let pt = created[0];
+
+    let mut cd = mshv_create_device {
+        type_: MSHV_DEV_TYPE_VFIO,
+        fd: 0,
+        flags: 0,
+    };
+    let bridge = vm.create_device(&mut cd)?;
+    let attr = mshv_device_attr {
+        flags: 0,
+        group: MSHV_DEV_VFIO_FILE,
+        attr: u64::from(MSHV_DEV_VFIO_FILE_ADD),
+        addr: 0,
+    };
+    bridge.has_device_attr(&attr)?;
+    show("MSHV_CREATE_DEVICE (VFIO)")?;
+    let state = fs::read_to_string(BRIDGE)?;
+    check(
+        "the bridge is on the new partition, with no file",
+        state.contains(&format!("bridge partition {pt} files 0\n")),
+    )?;
+
+    let handle = Arc::new(VfioDeviceFd::new_from_mshv(bridge));
+    let container = Arc::new(VfioContainer::new(Some(handle))?);
+    let sysfs = PathBuf::from(format!("/sys/bus/pci/devices/{bdf}"));
+    let device = VfioDevice::new(&sysfs, container.clone(), false)?;
+    show("VfioDevice::new: group in the container, MSHV_SET_DEVICE_ATTR FILE/ADD")?;
+    let state = fs::read_to_string(BRIDGE)?;
+    check(
+        "the bridge holds the group file",
+        state.contains(&format!("bridge partition {pt} files 1\n")),
+    )?;
+
+    // Guest RAM: anonymous memory the VMM maps for the device at IOVA = GPA 0.
+    // SAFETY: a fresh anonymous mapping; nothing else refers to that range.
+    let ram = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            GUEST_RAM,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+            -1,
+            0,
+        )
+    };
+    if ram == libc::MAP_FAILED {
+        return Err("mmap of guest RAM failed".into());
+    }
+    // SAFETY: `ram` is a mapping of GUEST_RAM bytes that no Rust reference points into; it is
+    // unmapped from the device below before it is unmapped from the process.
+    unsafe { container.vfio_dma_map(0, GUEST_RAM, ram.cast())? };
+    show("VFIO_IOMMU_MAP_DMA of 4 MiB guest RAM at IOVA 0")?;
+    let pages = (GUEST_RAM / 4096) as u64;
+    check(
+        "one device domain holds every page of guest RAM",
+        domains()?.iter().any(|&(_, m)| m == pages),
+    )?;
+
+    container.vfio_dma_unmap(0, GUEST_RAM)?;
+    // SAFETY: the device no longer reaches the range; nothing else refers to it.
+    unsafe { libc::munmap(ram, GUEST_RAM) };
+    show("VFIO_IOMMU_UNMAP_DMA")?;
+    check(
+        "no page mapped in any device domain",
+        domains()?.iter().all(|&(_, m)| m == 0),
+    )?;
+
+    drop(device);
+    show("device closed: its group leaves the container (MSHV_SET_DEVICE_ATTR FILE/DEL)")?;
+    let state = fs::read_to_string(BRIDGE)?;
+    check(
+        "the bridge holds no file",
+        state.contains(&format!("bridge partition {pt} files 0\n")),
+    )?;
+
+    drop(container);
+    show("container closed, and with it the bridge fd")?;
+    let state = fs::read_to_string(BRIDGE)?;
+    check("no bridge is left", state.starts_with("bridges 0 files 0"))?;
+    check("the partition is still there", partitions()?.contains(&pt))?;
+
+    drop(vm);
+    drop(mshv);
+    show("partition fd closed")?;
+    check("the guest partition is gone", !partitions()?.contains(&pt))?;
+    Ok(())
+}
+
+fn main() {
+    let Some(bdf) = std::env::args().nth(1) else {
+        eprintln!("usage: mshv-vfio-sample SSSS:BB:DD.F");
+        std::process::exit(2);
+    };
+    if let Err(e) = run(&bdf) {
+        eprintln!("mshv-vfio-sample: {e}");
+        std::process::exit(1);
+    }
+    println!("mshv-vfio-sample: Cloud Hypervisor's flow passed");
+}
