@@ -29,7 +29,7 @@ echo "=== what the VM did (from $out) ==="
 for s in "$out"/steps/*.step; do
 	id=$(basename "$s" .step)
 	printf -- '--- %s (exit %s)\n' "$(cat "$s")" "$(cat "$out/steps/$id.rc" 2>/dev/null || echo '?')"
-	sed 's/^/    /' "$out/steps/$id.log" 2>/dev/null | head -n 40
+	sed 's/^/    /' "$out/steps/$id.log" 2>/dev/null | head -n 80
 done
 echo
 echo "=== verdict ==="

@@ -267,11 +267,13 @@ extern "C" fn mshv_hvcall_rs_mshv_destroy(id: u64) {
     let Some(sim) = sim_lock() else {
         return;
     };
-    let r = sim
-        .lock()
-        .destroy_partition(hvpt::abi::PartitionId(id));
+    let r = sim.lock().destroy_partition(hvpt::abi::PartitionId(id));
     if let Err(e) = r {
-        pr_err!("simulated /dev/mshv: partition {} not destroyed: errno {}\n", id, e.0);
+        pr_err!(
+            "simulated /dev/mshv: partition {} not destroyed: errno {}\n",
+            id,
+            e.0
+        );
     }
 }
 

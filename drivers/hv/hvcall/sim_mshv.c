@@ -23,7 +23,7 @@
 
 #include "mshv_hvcall.h"
 
-#if __has_include(<linux/mshv_device.h>)
+#ifdef MSHV_PT_HAVE_MSHV_DEVICE
 
 #include <linux/anon_inodes.h>
 #include <linux/atomic.h>

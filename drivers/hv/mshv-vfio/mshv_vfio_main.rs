@@ -30,19 +30,20 @@ use kernel::{
         LocalFile, //
     },
     prelude::*,
-    sync::{
-        aref::ARef,
-        Mutex, //
-    },
+    sync::aref::ARef,
     uaccess::{
         UserPtr,
         UserSlice, //
     },
 };
 
-/// The kernel-independent shared code.
-#[path = "../../../rust/hvpt/src/lib.rs"]
-pub mod hvpt;
+/// The parts of the kernel-independent shared code (`rust/hvpt`) the bridge uses: the uAPI
+/// rules, host-tested with the rest of it.
+#[path = "../../../rust/hvpt/src"]
+pub mod hvpt {
+    pub mod errno;
+    pub mod mshv_uapi;
+}
 
 use hvpt::errno::Errno;
 use hvpt::mshv_uapi::{
@@ -62,7 +63,7 @@ module! {
 /// C functions of `mshv_vfio_shim.c` (declared in `mshv_vfio.h`).
 mod shim {
     extern "C" {
-        pub(super) fn mshv_vfio_file_is_vfio(file: *mut kernel::bindings::file) -> bool;
+        pub(super) fn mshv_vfio_file_is_vfio(file: *mut core::ffi::c_void) -> bool;
     }
 }
 
@@ -93,7 +94,7 @@ impl VfioFile {
         // read/write/lseek-like syscalls, so no `fdget_pos` call is active on this thread.
         let file = unsafe { LocalFile::assume_no_fdget_pos(local) };
         // SAFETY: `file` is a live file: we hold a reference to it.
-        if !unsafe { shim::mshv_vfio_file_is_vfio(file.as_ptr()) } {
+        if !unsafe { shim::mshv_vfio_file_is_vfio(file.as_ptr().cast()) } {
             return Err(EINVAL);
         }
         Ok(Self(file))
@@ -136,7 +137,11 @@ fn add(key: u64, fd: i32) -> Result {
             refused = Some(file);
             return Err(EEXIST);
         }
-        b.files.push(file, GFP_KERNEL).map_err(|e| {
+        if b.files.reserve(1, GFP_KERNEL).is_err() {
+            refused = Some(file);
+            return Err(ENOMEM);
+        }
+        b.files.push_within_capacity(file).map_err(|e| {
             refused = Some(e.0);
             ENOMEM
         })
@@ -156,6 +161,12 @@ fn del(key: u64, fd: i32) -> Result {
     // Both references go here, outside the lock.
     drop((removed, file));
     Ok(())
+}
+
+/// An ioctl's negative errno.
+fn to_long(e: Error) -> c_long {
+    // Widening: `c_long` is at least as wide as the `c_int` errno.
+    e.to_errno() as c_long
 }
 
 /// Reads the int32 fd at the user address `addr`.
@@ -237,7 +248,7 @@ unsafe extern "C" fn mshv_vfio_rs_set_attr(
     };
     match r {
         Ok(()) => 0,
-        Err(e) => e.to_errno().into(),
+        Err(e) => to_long(e),
     }
 }
 
@@ -257,7 +268,7 @@ unsafe extern "C" fn mshv_vfio_rs_has_attr(
 ) -> c_long {
     match mshv_uapi::vfio_attr(&attr(flags, group, attr_nr, addr)) {
         Ok(_) => 0,
-        Err(e) => kerr(e).to_errno().into(),
+        Err(e) => to_long(kerr(e)),
     }
 }
 
@@ -267,18 +278,33 @@ fn show_state(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     let files: usize = all.iter().map(|b| b.files.len()).sum();
     writeln!(f, "bridges {} files {}", all.len(), files)?;
     for b in all.iter() {
-        writeln!(f, "bridge partition {} files {}", b.partition, b.files.len())?;
+        writeln!(
+            f,
+            "bridge partition {} files {}",
+            b.partition,
+            b.files.len()
+        )?;
     }
     Ok(())
 }
 
 /// Module state. A bridge holds the module (the provider took it with `symbol_get()`), so no
 /// bridge is alive when this is dropped.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 struct MshvVfio {
     #[pin]
     state: DebugFile<()>,
     _debugfs: Dir,
+}
+
+#[pinned_drop]
+impl PinnedDrop for MshvVfio {
+    fn drop(self: Pin<&mut Self>) {
+        // No bridge is alive (each holds the module); free the list's own buffer, which the
+        // static would otherwise keep past unload.
+        let list = core::mem::take(&mut *BRIDGES.lock());
+        drop(list);
+    }
 }
 
 impl kernel::InPlaceModule for MshvVfio {

@@ -31,6 +31,7 @@ use vfio_ioctls::{VfioContainer, VfioDevice, VfioDeviceFd};
 type Res<T> = Result<T, Box<dyn Error>>;
 
 const DUMP: &str = "/sys/kernel/debug/mshv_hvcall/dump";
+const PCI_IDS: &str = "/sys/kernel/debug/mshv_hvcall/pci_ids";
 const BRIDGE: &str = "/sys/kernel/debug/mshv_vfio/state";
 const GUEST_RAM: usize = 4 << 20;
 
@@ -56,10 +57,20 @@ fn domains() -> Res<Vec<(u32, u64)>> {
         .collect())
 }
 
-fn show(step: &str) -> Res<()> {
+/// The hypervisor's device id of PCI function `bdf` (`mshv_hvcall/pci_ids`).
+fn device_id(bdf: &str) -> Res<String> {
+    fs::read_to_string(PCI_IDS)?
+        .lines()
+        .find_map(|l| Some(l.strip_prefix(bdf)?.trim().to_string()))
+        .ok_or_else(|| format!("{bdf} is not in {PCI_IDS}").into())
+}
+
+/// Prints the guest partitions, the device domains and where the device is.
+fn show(step: &str, dev: &str) -> Res<()> {
     println!("== {step}");
     for l in fs::read_to_string(DUMP)?.lines() {
-        if l.starts_with("partition") || l.starts_with("domain") || l.starts_with("device") {
+        let guest = l.starts_with("partition ") && !l.starts_with("partition self");
+        if guest || l.starts_with("domain ") || l.starts_with(&format!("device {dev} ")) {
             println!("   hypervisor: {l}");
         }
     }
@@ -79,6 +90,7 @@ fn check(what: &str, ok: bool) -> Res<()> {
 }
 
 fn run(bdf: &str) -> Res<()> {
+    let dev = device_id(bdf)?;
     let before = partitions()?;
     let mshv = Mshv::new()?;
     // Cloud Hypervisor's partition flags, in the v2 struct (bit 3: read all 64 bytes).
@@ -100,7 +112,7 @@ fn run(bdf: &str) -> Res<()> {
         .into_iter()
         .filter(|p| !before.contains(p))
         .collect();
-    show("MSHV_CREATE_PARTITION + MSHV_INITIALIZE_PARTITION")?;
+    show("MSHV_CREATE_PARTITION + MSHV_INITIALIZE_PARTITION", &dev)?;
     check("one new guest partition", created.len() == 1)?;
     let pt = created[0];
 
@@ -117,7 +129,7 @@ fn run(bdf: &str) -> Res<()> {
         addr: 0,
     };
     bridge.has_device_attr(&attr)?;
-    show("MSHV_CREATE_DEVICE (VFIO)")?;
+    show("MSHV_CREATE_DEVICE (VFIO)", &dev)?;
     let state = fs::read_to_string(BRIDGE)?;
     check(
         "the bridge is on the new partition, with no file",
@@ -128,7 +140,10 @@ fn run(bdf: &str) -> Res<()> {
     let container = Arc::new(VfioContainer::new(Some(handle))?);
     let sysfs = PathBuf::from(format!("/sys/bus/pci/devices/{bdf}"));
     let device = VfioDevice::new(&sysfs, container.clone(), false)?;
-    show("VfioDevice::new: group in the container, MSHV_SET_DEVICE_ATTR FILE/ADD")?;
+    show(
+        "VfioDevice::new: group in the container, MSHV_SET_DEVICE_ATTR FILE/ADD",
+        &dev,
+    )?;
     let state = fs::read_to_string(BRIDGE)?;
     check(
         "the bridge holds the group file",
@@ -153,7 +168,7 @@ fn run(bdf: &str) -> Res<()> {
     // SAFETY: `ram` is a mapping of GUEST_RAM bytes that no Rust reference points into; it is
     // unmapped from the device below before it is unmapped from the process.
     unsafe { container.vfio_dma_map(0, GUEST_RAM, ram.cast())? };
-    show("VFIO_IOMMU_MAP_DMA of 4 MiB guest RAM at IOVA 0")?;
+    show("VFIO_IOMMU_MAP_DMA of 4 MiB guest RAM at IOVA 0", &dev)?;
     let pages = (GUEST_RAM / 4096) as u64;
     check(
         "one device domain holds every page of guest RAM",
@@ -163,14 +178,17 @@ fn run(bdf: &str) -> Res<()> {
     container.vfio_dma_unmap(0, GUEST_RAM)?;
     // SAFETY: the device no longer reaches the range; nothing else refers to it.
     unsafe { libc::munmap(ram, GUEST_RAM) };
-    show("VFIO_IOMMU_UNMAP_DMA")?;
+    show("VFIO_IOMMU_UNMAP_DMA", &dev)?;
     check(
         "no page mapped in any device domain",
         domains()?.iter().all(|&(_, m)| m == 0),
     )?;
 
     drop(device);
-    show("device closed: its group leaves the container (MSHV_SET_DEVICE_ATTR FILE/DEL)")?;
+    show(
+        "device closed: its group leaves the container (MSHV_SET_DEVICE_ATTR FILE/DEL)",
+        &dev,
+    )?;
     let state = fs::read_to_string(BRIDGE)?;
     check(
         "the bridge holds no file",
@@ -178,14 +196,14 @@ fn run(bdf: &str) -> Res<()> {
     )?;
 
     drop(container);
-    show("container closed, and with it the bridge fd")?;
+    show("container closed, and with it the bridge fd", &dev)?;
     let state = fs::read_to_string(BRIDGE)?;
     check("no bridge is left", state.starts_with("bridges 0 files 0"))?;
     check("the partition is still there", partitions()?.contains(&pt))?;
 
     drop(vm);
     drop(mshv);
-    show("partition fd closed")?;
+    show("partition fd closed", &dev)?;
     check("the guest partition is gone", !partitions()?.contains(&pt))?;
     Ok(())
 }

@@ -17,6 +17,7 @@
  * Needs: mshv_hvcall simulate=1, hyperv_iommu_root, mshv_vfio, and
  * VFIO_SELFTESTS_BDF bound to vfio-pci; root.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <libgen.h>
 #include <limits.h>
@@ -32,15 +33,15 @@
 #define BRIDGE_STATE	DBG "mshv_vfio/state"
 
 /* The numbers rust-vmm's mshv-ioctls and Cloud Hypervisor send. */
-_Static_assert(MSHV_CREATE_PARTITION == 0x4010B800, "CREATE_PARTITION");
-_Static_assert(MSHV_INITIALIZE_PARTITION == 0xB800, "INITIALIZE_PARTITION");
-_Static_assert(MSHV_CREATE_DEVICE == 0xC00CB808, "CREATE_DEVICE");
-_Static_assert(MSHV_SET_DEVICE_ATTR == 0x4018B800, "SET_DEVICE_ATTR");
+static_assert(MSHV_CREATE_PARTITION == 0x4010B800, "CREATE_PARTITION");
+static_assert(MSHV_INITIALIZE_PARTITION == 0xB800, "INITIALIZE_PARTITION");
+static_assert(MSHV_CREATE_DEVICE == 0xC00CB808, "CREATE_DEVICE");
+static_assert(MSHV_SET_DEVICE_ATTR == 0x4018B800, "SET_DEVICE_ATTR");
 /* rust-vmm's get_device_attr (0x01) and has_device_attr (0x02). */
 #define RUST_VMM_GET_DEVICE_ATTR	0x4018B801u
 #define RUST_VMM_HAS_DEVICE_ATTR	0x4018B802u
-_Static_assert(MSHV_HAS_DEVICE_ATTR == RUST_VMM_GET_DEVICE_ATTR, "nr 0x01");
-_Static_assert(MSHV_HAS_DEVICE_ATTR2 == RUST_VMM_HAS_DEVICE_ATTR, "nr 0x02");
+static_assert(MSHV_HAS_DEVICE_ATTR == RUST_VMM_GET_DEVICE_ATTR, "nr 0x01");
+static_assert(MSHV_HAS_DEVICE_ATTR2 == RUST_VMM_HAS_DEVICE_ATTR, "nr 0x02");
 
 /* rust-vmm's default partition: LAPIC, X2APIC, GPA_SUPER_PAGES, v2 struct. */
 #define PT_FLAGS_V2	0xfull
@@ -381,7 +382,7 @@ TEST_F(bridge, create_device_rules)
 	cd.flags = MSHV_CREATE_DEVICE_TEST;
 	cd.fd = 12345;
 	EXPECT_EQ(0, ioctl(pt, MSHV_CREATE_DEVICE, &cd));
-	EXPECT_EQ(12345, cd.fd);
+	EXPECT_EQ(12345u, cd.fd);
 	EXPECT_EQ(self->fds + 1, fd_count());
 	ASSERT_EQ(0, bridge_state(&b, &f));
 	EXPECT_EQ(0, b);
@@ -438,7 +439,7 @@ TEST_F(bridge, create_device_bad_pointer_leaves_nothing)
 
 TEST_F(bridge, attribute_rules)
 {
-	int pt, dev, g, null, b, f;
+	int pt, dev, g, g2, null, b, f;
 	struct mshv_device_attr a = { .group = MSHV_DEV_VFIO_FILE, .attr = 1 };
 
 	pt = create_partition_v2(self->mshv);
@@ -485,13 +486,11 @@ TEST_F(bridge, attribute_rules)
 	ASSERT_EQ(0, bridge_state(&b, &f));
 	EXPECT_EQ(1, f);
 	/* Another fd of the same file is the same file. */
-	{
-		int g2 = dup(g);
-
-		EXPECT_EQ(-EEXIST, file_add(dev, g2));
-		EXPECT_EQ(0, file_del(dev, g2));
-		close(g2);
-	}
+	g2 = dup(g);
+	ASSERT_LE(0, g2);
+	EXPECT_EQ(-EEXIST, file_add(dev, g2));
+	EXPECT_EQ(0, file_del(dev, g2));
+	close(g2);
 	EXPECT_EQ(-ENOENT, file_del(dev, g));
 	EXPECT_EQ(-EINVAL, file_del(dev, null));
 	ASSERT_EQ(0, bridge_state(&b, &f));
