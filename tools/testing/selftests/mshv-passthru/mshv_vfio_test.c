@@ -19,8 +19,6 @@
  */
 #include <assert.h>
 #include <dirent.h>
-#include <libgen.h>
-#include <limits.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -144,19 +142,10 @@ static const char *bdf(void)
 	return getenv("VFIO_SELFTESTS_BDF");
 }
 
-/* /dev/vfio/N of the device's group; -1 with errno (EBUSY while held). */
+/* The device's group; -1 with errno (EBUSY while open, by us or a bridge). */
 static int group_open(void)
 {
-	char link[PATH_MAX], target[PATH_MAX], path[PATH_MAX];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/iommu_group", bdf());
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0)
-		return -1;
-	target[n] = 0;
-	snprintf(path, sizeof(path), "/dev/vfio/%s", basename(target));
-	return open(path, O_RDWR);
+	return vfio_group_open(bdf());
 }
 
 static int create_partition_v2(int mshv)
@@ -200,6 +189,33 @@ static int file_del(int dev, int fd)
 {
 	return attr(dev, MSHV_SET_DEVICE_ATTR, 0, MSHV_DEV_VFIO_FILE,
 		    MSHV_DEV_VFIO_FILE_DEL, fd);
+}
+
+/* What a VMM holds after handing its device to the bridge. */
+struct vmm {
+	long long id;	/* the partition's id in the simulated hypervisor */
+	int pt, dev, group;
+};
+
+/* Partition, bridge, group added: 0, or -1 with what exists closed. */
+static int vmm_start(int mshv, struct vmm *v)
+{
+	v->dev = -1;
+	v->group = -1;
+	v->pt = create_partition_v2(mshv);
+	if (v->pt < 0)
+		return -1;
+	v->id = sim_newest_partition();
+	v->dev = create_bridge(v->pt);
+	v->group = group_open();
+	if (v->id >= 0 && v->dev >= 0 && v->group >= 0 && !file_add(v->dev, v->group))
+		return 0;
+	if (v->group >= 0)
+		close(v->group);
+	if (v->dev >= 0)
+		close(v->dev);
+	close(v->pt);
+	return -1;
 }
 
 /* Sends @fds over the socket @s (SCM_RIGHTS). */
@@ -532,69 +548,49 @@ TEST_F(bridge, device_cdev_file)
  */
 TEST_F(bridge, close_partition_first)
 {
-	long long id;
-	int pt, dev, g;
+	struct vmm v;
 
-	pt = create_partition_v2(self->mshv);
-	ASSERT_LE(0, pt);
-	id = sim_newest_partition();
-	dev = create_bridge(pt);
-	ASSERT_LE(0, dev);
-	g = group_open();
-	ASSERT_LE(0, g);
-	EXPECT_EQ(0, file_add(dev, g));
-	EXPECT_EQ(1, bridge_on(id, 1));
-	close(g);
+	ASSERT_EQ(0, vmm_start(self->mshv, &v));
+	EXPECT_EQ(1, bridge_on(v.id, 1));
+	close(v.group);
 	/* The bridge holds the group: it cannot be opened again. */
 	EXPECT_EQ(-1, group_open());
 	EXPECT_EQ(EBUSY, errno);
-	close(pt);
+	close(v.pt);
 	/* The bridge holds the partition. */
-	EXPECT_EQ(1, sim_has_partition(id));
-	EXPECT_EQ(1, bridge_on(id, 1));
-	close(dev);
-	EXPECT_EQ(0, sim_has_partition(id));
+	EXPECT_EQ(1, sim_has_partition(v.id));
+	EXPECT_EQ(1, bridge_on(v.id, 1));
+	close(v.dev);
+	EXPECT_EQ(0, sim_has_partition(v.id));
 }
 
 TEST_F(bridge, close_bridge_first)
 {
-	long long id;
-	int pt, dev, g;
+	struct vmm v;
+	int g;
 
-	pt = create_partition_v2(self->mshv);
-	ASSERT_LE(0, pt);
-	id = sim_newest_partition();
-	dev = create_bridge(pt);
-	ASSERT_LE(0, dev);
-	g = group_open();
-	ASSERT_LE(0, g);
-	EXPECT_EQ(0, file_add(dev, g));
-	close(dev);
+	ASSERT_EQ(0, vmm_start(self->mshv, &v));
+	close(v.dev);
 	/* The reference went with the bridge fd: closing ours frees the group. */
-	close(g);
+	close(v.group);
 	g = group_open();
 	EXPECT_LE(0, g);
 	if (g >= 0)
 		close(g);
-	EXPECT_EQ(1, sim_has_partition(id));
-	close(pt);
-	EXPECT_EQ(0, sim_has_partition(id));
+	EXPECT_EQ(1, sim_has_partition(v.id));
+	close(v.pt);
+	EXPECT_EQ(0, sim_has_partition(v.id));
 }
 
 TEST_F(bridge, close_vfio_file_first)
 {
-	int pt, dev, g;
+	struct vmm v;
 
-	pt = create_partition_v2(self->mshv);
-	ASSERT_LE(0, pt);
-	dev = create_bridge(pt);
-	ASSERT_LE(0, dev);
-	g = group_open();
-	ASSERT_LE(0, g);
-	EXPECT_EQ(0, file_add(dev, g));
-	close(g);
-	close(pt);
-	close(dev);
+	ASSERT_EQ(0, vmm_start(self->mshv, &v));
+	close(v.group);
+	close(v.pt);
+	EXPECT_EQ(1, sim_has_partition(v.id));
+	close(v.dev);
 }
 
 /* A VMM that exits without closing anything leaves nothing behind. */
@@ -605,15 +601,9 @@ TEST_F(bridge, process_exit)
 
 	ASSERT_LE(0, pid);
 	if (!pid) {
-		int pt = create_partition_v2(self->mshv), dev, g;
+		struct vmm v;
 
-		if (pt < 0)
-			_exit(1);
-		dev = create_bridge(pt);
-		g = group_open();
-		if (dev < 0 || g < 0 || file_add(dev, g))
-			_exit(2);
-		_exit(0);
+		_exit(vmm_start(self->mshv, &v) ? 1 : 0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));

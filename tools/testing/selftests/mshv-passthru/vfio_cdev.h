@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The VFIO device cdev of a PCI function bound to vfio-pci, for the
- * project's VFIO clients (vfio_map_demo, ioas_map_bench, hv_iommu_test).
+ * The VFIO device cdev and group of a PCI function bound to vfio-pci, for
+ * the project's VFIO clients (vfio_map_demo, ioas_map_bench, hv_iommu_test,
+ * vfio_modes_test, mshv_vfio_test).
  */
 #ifndef MSHV_PT_VFIO_CDEV_H
 #define MSHV_PT_VFIO_CDEV_H
@@ -9,8 +10,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Opens /dev/vfio/devices/vfioN of @bdf; -1 with errno on failure. */
 static inline int vfio_cdev_open(const char *bdf)
@@ -33,6 +37,24 @@ static inline int vfio_cdev_open(const char *bdf)
 	}
 	snprintf(path, sizeof(path), "/dev/vfio/devices/%.64s", e->d_name);
 	closedir(d);
+	return open(path, O_RDWR);
+}
+
+/*
+ * Opens /dev/vfio/N, the group of @bdf; -1 with errno on failure (EBUSY
+ * while another file of the group is open: a group is exclusive).
+ */
+static inline int vfio_group_open(const char *bdf)
+{
+	char link[PATH_MAX], target[PATH_MAX], path[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/iommu_group", bdf);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
+	target[n] = 0;
+	snprintf(path, sizeof(path), "/dev/vfio/%s", basename(target));
 	return open(path, O_RDWR);
 }
 

@@ -20,8 +20,6 @@
  * Needs: mshv_hvcall simulate=1, hyperv_iommu_root, VFIO_SELFTESTS_BDF bound
  * to vfio-pci (with every function of its IOMMU group), root.
  */
-#include <libgen.h>
-#include <limits.h>
 
 #include "kselftest_harness.h"
 #include "hv_sim.h"
@@ -78,20 +76,6 @@ FIXTURE_VARIANT_ADD(modes, iommufd) {
 };
 
 /* /dev/vfio/N of @bdf's IOMMU group; -1 on error. */
-static int group_open(const char *bdf)
-{
-	char link[PATH_MAX], target[PATH_MAX], path[PATH_MAX];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/iommu_group", bdf);
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0)
-		return -1;
-	target[n] = 0;
-	snprintf(path, sizeof(path), "/dev/vfio/%s", basename(target));
-	return open(path, O_RDWR);
-}
-
 FIXTURE_SETUP(modes)
 {
 	const char *bdf = getenv("VFIO_SELFTESTS_BDF");
@@ -115,7 +99,7 @@ FIXTURE_SETUP(modes)
 		ASSERT_EQ(0, open_attached(bdf, &self->iommufd, &self->dev, &dev_id,
 					   &self->ioas));
 	} else {
-		self->group = group_open(bdf);
+		self->group = vfio_group_open(bdf);
 		ASSERT_LE(0, self->group);
 		self->container = open(variant->container, O_RDWR);
 		ASSERT_LE(0, self->container);
@@ -268,7 +252,7 @@ TEST(interrupt_remapping_is_required)
 			const char *what = "VFIO_SET_IOMMU";
 			int t = types[k];
 
-			group = group_open(bdf);
+			group = vfio_group_open(bdf);
 			ASSERT_LE(0, group);
 			c = open(containers[i], O_RDWR);
 			ASSERT_LE(0, c);
