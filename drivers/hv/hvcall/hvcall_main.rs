@@ -259,6 +259,103 @@ unsafe extern "C" fn mshv_hvcall_rs_mshv_create(uarg: *mut c_void, id: *mut u64)
     }
 }
 
+/// `MSHV_SET_GUEST_MEMORY`'s argument, copied in by the caller: 7.3's checks
+/// (`hvpt::mshv_uapi::guest_memory`); on success the region's fields.
+///
+/// # Safety
+///
+/// `region` must point to the 32 bytes of a `struct mshv_user_mem_region`; the out pointers
+/// must be valid for writes.
+#[no_mangle]
+unsafe extern "C" fn mshv_hvcall_rs_mshv_memory_check(
+    region: *const u8,
+    gfn: *mut u64,
+    pages: *mut u64,
+    unmap: *mut bool,
+    writable: *mut bool,
+) -> c_int {
+    use hvpt::mshv_uapi::{guest_memory, UserMemRegion};
+    use zerocopy::FromBytes;
+
+    // SAFETY: by the function's safety requirements, `region` points to that many bytes.
+    let bytes = unsafe { core::slice::from_raw_parts(region, size_of::<UserMemRegion>()) };
+    let r = UserMemRegion::read_from_bytes(bytes)
+        .map_err(|_| hvpt::errno::EINVAL)
+        .and_then(|r| guest_memory(&r));
+    match r {
+        Ok(m) => {
+            // SAFETY: by the function's safety requirements.
+            unsafe {
+                *gfn = m.gfn;
+                *pages = m.pages;
+                *unmap = m.unmap;
+                *writable = m.writable;
+            }
+            0
+        }
+        Err(e) => boundary::kerr(e).to_errno(),
+    }
+}
+
+/// Maps guest pages `gfn..gfn + count` of the simulator's partition `id` to the host pages
+/// `pfns` in its SLAT, all or nothing (`EEXIST` where a page is mapped already).
+///
+/// # Safety
+///
+/// `pfns` must point to `count` page frame numbers.
+#[no_mangle]
+unsafe extern "C" fn mshv_hvcall_rs_mshv_map_guest(
+    id: u64,
+    gfn: u64,
+    pfns: *const u64,
+    count: u64,
+    writable: bool,
+) -> c_int {
+    use hvpt::calls::MapFlags;
+
+    let Some(sim) = sim_lock() else {
+        return ENODEV.to_errno();
+    };
+    let Ok(n) = usize::try_from(count) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: by the function's safety requirements.
+    let pfns = unsafe { core::slice::from_raw_parts(pfns, n) };
+    let flags = if writable {
+        MapFlags::READABLE.with(MapFlags::WRITABLE)
+    } else {
+        MapFlags::READABLE
+    };
+    let r = sim.lock().map_guest(
+        hvpt::abi::PartitionId(id),
+        gfn,
+        count,
+        &mut |k| {
+            usize::try_from(k)
+                .ok()
+                .and_then(|k| pfns.get(k))
+                .copied()
+                .unwrap_or(0)
+        },
+        flags,
+    );
+    match r {
+        Ok(()) => 0,
+        Err(e) => boundary::kerr(e).to_errno(),
+    }
+}
+
+/// Unmaps guest pages `gfn..gfn + count` of the simulator's partition `id` from its SLAT.
+#[no_mangle]
+extern "C" fn mshv_hvcall_rs_mshv_unmap_guest(id: u64, gfn: u64, count: u64) {
+    if let Some(sim) = sim_lock() {
+        // A partition the simulator destroyed already holds nothing.
+        let _ = sim
+            .lock()
+            .unmap_guest(hvpt::abi::PartitionId(id), gfn, count);
+    }
+}
+
 /// Destroys the simulator's partition `id` when the simulated `/dev/mshv` drops its last
 /// reference. The bridge holds the partition while it exists, so nothing the bridge did can
 /// still be attached; a refusal is a bug and is reported.
@@ -704,6 +801,11 @@ mod sim_tests {
     #[test]
     fn direct_attach() {
         assert!(run("direct_attach", selftest::direct_attach));
+    }
+
+    #[test]
+    fn guest_slat() {
+        assert!(run("guest_slat", selftest::guest_slat));
     }
 
     #[test]

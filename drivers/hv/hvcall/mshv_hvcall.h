@@ -117,7 +117,18 @@ int mshv_hvcall_mshv_live(void);
  * hypervisor, whose id goes to *@id; 0 or -errno. _destroy() destroys it.
  */
 int mshv_hvcall_rs_mshv_create(void __user *uarg, u64 *id);
-void mshv_hvcall_rs_mshv_destroy(u64 id);
+int mshv_hvcall_rs_mshv_destroy(u64 id);
+/*
+ * MSHV_SET_GUEST_MEMORY: _memory_check() validates the region at @region
+ * (a kernel copy of struct mshv_user_mem_region); _map_guest() maps @count
+ * guest pages from @gfn to the host pages @pfns in the partition's SLAT, all
+ * or nothing (-EEXIST where one is mapped); _unmap_guest() unmaps them.
+ */
+int mshv_hvcall_rs_mshv_memory_check(const void *region, u64 *gfn, u64 *pages,
+				     bool *unmap, bool *writable);
+int mshv_hvcall_rs_mshv_map_guest(u64 id, u64 gfn, const u64 *pfns, u64 count,
+				  bool writable);
+void mshv_hvcall_rs_mshv_unmap_guest(u64 id, u64 gfn, u64 count);
 
 /* Undoes mshv_hvcall_setup(); no call may be in flight. */
 void mshv_hvcall_teardown(void);

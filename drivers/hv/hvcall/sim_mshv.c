@@ -9,7 +9,9 @@
  *   /dev/mshv      MSHV_CREATE_PARTITION (v1 and v2 structs, validated as
  *                  7.3's mshv_root does, in Rust: hvpt::mshv_uapi), backed
  *                  by a guest partition of the simulated hypervisor
- *   partition fd   MSHV_INITIALIZE_PARTITION, MSHV_CREATE_DEVICE
+ *   partition fd   MSHV_INITIALIZE_PARTITION, MSHV_CREATE_DEVICE,
+ *                  MSHV_SET_GUEST_MEMORY (every region pinned and mapped in
+ *                  the simulated partition's SLAT when it is created)
  *   device fd      MSHV_SET_DEVICE_ATTR and the "has" attribute ioctls
  *
  * Every other ioctl is -ENOTTY. MSHV_CREATE_DEVICE and the device fd follow
@@ -30,6 +32,8 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/list.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mshv_device.h>
 #include <linux/mutex.h>
@@ -38,15 +42,26 @@
 #include <linux/uaccess.h>
 #include <uapi/linux/mshv.h>
 
+/* A guest memory region, its user pages pinned for as long as it exists. */
+struct sim_mshv_region {
+	struct list_head node;
+	u64 gfn;
+	u64 nr_pages;
+	u64 uaddr;
+	struct page **pages;
+};
+
 struct sim_mshv_partition {
 	refcount_t ref;
 	/* The simulated hypervisor's partition id. */
 	u64 id;
-	/* Protects @initialized and @device. */
+	/* Protects @initialized, @device and @regions. */
 	struct mutex lock;
 	bool initialized;
 	/* The one device on this partition (the bridge), or NULL. */
 	struct mshv_device *device;
+	/* Guest memory (struct sim_mshv_region). */
+	struct list_head regions;
 };
 
 /* Partitions alive (their fds, or devices that hold them). */
@@ -64,15 +79,30 @@ static void *sim_mshv_partition_get(void *partition)
 	return refcount_inc_not_zero(&pt->ref) ? pt : NULL;
 }
 
+static void sim_mshv_region_free(struct sim_mshv_region *rg)
+{
+	unpin_user_pages(rg->pages, rg->nr_pages);
+	kvfree(rg->pages);
+	kfree(rg);
+}
+
 static void sim_mshv_partition_put(void *partition)
 {
 	struct sim_mshv_partition *pt = partition;
+	struct sim_mshv_region *rg, *tmp;
 
 	if (!refcount_dec_and_test(&pt->ref))
 		return;
 	/* The last reference: nothing can reach the partition any more. */
 	WARN_ON(pt->device);
-	mshv_hvcall_rs_mshv_destroy(pt->id);
+	/*
+	 * The guest's memory is unpinned only once the hypervisor dropped the
+	 * partition: a device still attached to it could reach the pages.
+	 */
+	if (mshv_hvcall_rs_mshv_destroy(pt->id) == 0) {
+		list_for_each_entry_safe(rg, tmp, &pt->regions, node)
+			sim_mshv_region_free(rg);
+	}
 	mutex_destroy(&pt->lock);
 	kfree(pt);
 	atomic_dec(&sim_mshv_live);
@@ -220,6 +250,117 @@ put_type:
 	return ret;
 }
 
+/* Pins @rg's user pages and maps them in the SLAT; 0 or -errno, nothing kept. */
+static long sim_mshv_region_map(struct sim_mshv_partition *pt,
+				struct sim_mshv_region *rg, bool writable)
+{
+	unsigned int gup = FOLL_LONGTERM | (writable ? FOLL_WRITE : 0);
+	u64 done = 0, i;
+	u64 *pfns;
+	long ret;
+
+	rg->pages = kvmalloc_array(rg->nr_pages, sizeof(*rg->pages), GFP_KERNEL);
+	if (!rg->pages)
+		return -ENOMEM;
+	pfns = kvmalloc_array(rg->nr_pages, sizeof(*pfns), GFP_KERNEL);
+	if (!pfns) {
+		ret = -ENOMEM;
+		goto free_pages;
+	}
+	while (done < rg->nr_pages) {
+		int n = min_t(u64, rg->nr_pages - done, INT_MAX / PAGE_SIZE);
+
+		ret = pin_user_pages_fast(rg->uaddr + done * PAGE_SIZE, n, gup,
+					  rg->pages + done);
+		if (ret <= 0) {
+			ret = ret ? ret : -EFAULT;
+			goto unpin;
+		}
+		done += ret;
+	}
+	for (i = 0; i < rg->nr_pages; i++)
+		pfns[i] = page_to_pfn(rg->pages[i]);
+	ret = mshv_hvcall_rs_mshv_map_guest(pt->id, rg->gfn, pfns, rg->nr_pages,
+					    writable);
+	kvfree(pfns);
+	if (!ret)
+		return 0;
+	pfns = NULL;
+unpin:
+	unpin_user_pages(rg->pages, done);
+	kvfree(pfns);
+free_pages:
+	kvfree(rg->pages);
+	rg->pages = NULL;
+	return ret;
+}
+
+/*
+ * MSHV_SET_GUEST_MEMORY, with 7.3's rules (validated in Rust): regions do
+ * not overlap in guest space (-EEXIST), and an unmap names a region exactly
+ * (-ENOENT for no region at that guest page, -EINVAL for another size or
+ * address). Unlike 7.3's default of movable regions, every region is pinned
+ * and mapped at once, as 7.3 does for encrypted partitions.
+ */
+static long sim_mshv_set_memory(struct sim_mshv_partition *pt, void __user *uarg)
+{
+	struct mshv_user_mem_region mem;
+	struct sim_mshv_region *rg;
+	bool unmap, writable;
+	u64 gfn, nr_pages;
+	long ret;
+
+	if (copy_from_user(&mem, uarg, sizeof(mem)))
+		return -EFAULT;
+	ret = mshv_hvcall_rs_mshv_memory_check(&mem, &gfn, &nr_pages, &unmap,
+					       &writable);
+	if (ret)
+		return ret;
+	mutex_lock(&pt->lock);
+	if (unmap) {
+		ret = -ENOENT;
+		list_for_each_entry(rg, &pt->regions, node) {
+			if (gfn < rg->gfn || gfn >= rg->gfn + rg->nr_pages)
+				continue;
+			if (rg->gfn != gfn || rg->nr_pages != nr_pages ||
+			    rg->uaddr != mem.userspace_addr) {
+				ret = -EINVAL;
+				break;
+			}
+			mshv_hvcall_rs_mshv_unmap_guest(pt->id, gfn, nr_pages);
+			list_del(&rg->node);
+			sim_mshv_region_free(rg);
+			ret = 0;
+			break;
+		}
+		mutex_unlock(&pt->lock);
+		return ret;
+	}
+	ret = -EEXIST;
+	list_for_each_entry(rg, &pt->regions, node)
+		if (gfn < rg->gfn + rg->nr_pages && rg->gfn < gfn + nr_pages)
+			goto unlock;
+	ret = -EINVAL;
+	if (!access_ok((void __user *)mem.userspace_addr, mem.size))
+		goto unlock;
+	ret = -ENOMEM;
+	rg = kzalloc_obj(*rg);
+	if (!rg)
+		goto unlock;
+	rg->gfn = gfn;
+	rg->nr_pages = nr_pages;
+	rg->uaddr = mem.userspace_addr;
+	ret = sim_mshv_region_map(pt, rg, writable);
+	if (ret) {
+		kfree(rg);
+		goto unlock;
+	}
+	list_add_tail(&rg->node, &pt->regions);
+unlock:
+	mutex_unlock(&pt->lock);
+	return ret;
+}
+
 static long sim_mshv_partition_ioctl(struct file *filp, unsigned int ioctl,
 				     unsigned long arg)
 {
@@ -228,6 +369,8 @@ static long sim_mshv_partition_ioctl(struct file *filp, unsigned int ioctl,
 	switch (ioctl) {
 	case MSHV_CREATE_DEVICE:
 		return sim_mshv_create_device(pt, (void __user *)arg);
+	case MSHV_SET_GUEST_MEMORY:
+		return sim_mshv_set_memory(pt, (void __user *)arg);
 	case MSHV_INITIALIZE_PARTITION:
 		/* As mshv_root: initializing twice is not an error. */
 		mutex_lock(&pt->lock);
@@ -267,6 +410,7 @@ static long sim_mshv_create_partition(void __user *uarg)
 	}
 	refcount_set(&pt->ref, 1);
 	mutex_init(&pt->lock);
+	INIT_LIST_HEAD(&pt->regions);
 	/* Each partition holds the module: the simulator outlives it. */
 	__module_get(THIS_MODULE);
 	atomic_inc(&sim_mshv_live);

@@ -40,6 +40,8 @@ pub const MSHV_CREATE_PARTITION: u32 =
     ioc(IOC_WRITE, MSHV_IOCTL, 0x00, size_of::<CreatePartition>());
 /// `MSHV_INITIALIZE_PARTITION` on a partition fd: `_IO(0xB8, 0x00)`.
 pub const MSHV_INITIALIZE_PARTITION: u32 = ioc(IOC_NONE, MSHV_IOCTL, 0x00, 0);
+/// `MSHV_SET_GUEST_MEMORY` on a partition fd: `_IOW(0xB8, 0x02, struct mshv_user_mem_region)`.
+pub const MSHV_SET_GUEST_MEMORY: u32 = ioc(IOC_WRITE, MSHV_IOCTL, 0x02, size_of::<UserMemRegion>());
 /// `MSHV_CREATE_DEVICE` on a partition fd: `_IOWR(0xB8, 0x08, struct mshv_create_device)`.
 pub const MSHV_CREATE_DEVICE: u32 = ioc(
     IOC_READ | IOC_WRITE,
@@ -62,6 +64,17 @@ pub const MSHV_PT_BIT_COUNT: u32 = 6;
 pub const MSHV_PT_ISOLATION_COUNT: u64 = 1;
 /// `MSHV_NUM_CPU_FEATURES_BANKS`.
 pub const MSHV_NUM_CPU_FEATURES_BANKS: u16 = 2;
+
+/// `MSHV_SET_MEM_BIT_WRITABLE`.
+pub const MSHV_SET_MEM_BIT_WRITABLE: u8 = 0;
+/// `MSHV_SET_MEM_BIT_EXECUTABLE`.
+pub const MSHV_SET_MEM_BIT_EXECUTABLE: u8 = 1;
+/// `MSHV_SET_MEM_BIT_UNMAP`.
+pub const MSHV_SET_MEM_BIT_UNMAP: u8 = 2;
+/// `MSHV_SET_MEM_FLAGS_MASK`.
+pub const MSHV_SET_MEM_FLAGS_MASK: u8 = (1 << 3) - 1;
+/// `MSHV_HV_PAGE_SIZE`: guest page numbers count 4K pages.
+pub const MSHV_HV_PAGE_SIZE: u64 = 4096;
 
 /// `MSHV_DEV_TYPE_VFIO`.
 pub const MSHV_DEV_TYPE_VFIO: u32 = 0;
@@ -104,6 +117,22 @@ pub struct CreatePartitionV2 {
     pub pt_disabled_xsave: U64,
 }
 
+/// `struct mshv_user_mem_region` (32 bytes).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+pub struct UserMemRegion {
+    /// Bytes; a nonzero multiple of 4K.
+    pub size: U64,
+    /// First guest page number.
+    pub guest_pfn: U64,
+    /// User address of the memory; 4K-aligned.
+    pub userspace_addr: U64,
+    /// `1 << MSHV_SET_MEM_BIT_*`.
+    pub flags: u8,
+    /// Must be zero.
+    pub rsvd: [u8; 7],
+}
+
 /// `struct mshv_create_device` (12 bytes).
 #[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
@@ -138,6 +167,8 @@ const _: () = {
     assert!(offset_of!(CreatePartitionV2, pt_cpu_fbanks) == 24);
     assert!(offset_of!(CreatePartitionV2, pt_rsvd1) == 40);
     assert!(offset_of!(CreatePartitionV2, pt_disabled_xsave) == 56);
+    assert!(size_of::<UserMemRegion>() == 32);
+    assert!(offset_of!(UserMemRegion, flags) == 24);
     assert!(size_of::<CreateDevice>() == 12);
     assert!(offset_of!(CreateDevice, fd) == 4);
     assert!(offset_of!(CreateDevice, flags) == 8);
@@ -200,6 +231,48 @@ pub fn create_partition(
         flags,
         cpu_fbanks: b.pt_cpu_fbanks.map(|x| x.get()),
         disabled_xsave: b.pt_disabled_xsave.get(),
+    })
+}
+
+/// What `MSHV_SET_GUEST_MEMORY` asks for, validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestMemory {
+    /// First guest page number.
+    pub gfn: u64,
+    /// 4K pages.
+    pub pages: u64,
+    /// User address.
+    pub uaddr: u64,
+    /// Remove the region (the other flags are ignored, as in 7.3).
+    pub unmap: bool,
+    /// The guest may write it.
+    pub writable: bool,
+}
+
+/// Validates `MSHV_SET_GUEST_MEMORY` as 7.3's `mshv_partition_ioctl_set_memory()` does (zero or
+/// unaligned size, unaligned address, unknown flags, nonzero reserved bytes: `EINVAL`), and
+/// also refuses a region whose guest or user range wraps around (`EINVAL`), which 7.3 does
+/// not check.
+pub fn guest_memory(r: &UserMemRegion) -> Result<GuestMemory, Errno> {
+    let (size, uaddr, gfn) = (r.size.get(), r.userspace_addr.get(), r.guest_pfn.get());
+    if size == 0
+        || size % MSHV_HV_PAGE_SIZE != 0
+        || uaddr % MSHV_HV_PAGE_SIZE != 0
+        || r.flags & !MSHV_SET_MEM_FLAGS_MASK != 0
+        || r.rsvd.iter().any(|&b| b != 0)
+    {
+        return Err(errno::EINVAL);
+    }
+    let pages = size / MSHV_HV_PAGE_SIZE;
+    if gfn.checked_add(pages).is_none() || uaddr.checked_add(size).is_none() {
+        return Err(errno::EINVAL);
+    }
+    Ok(GuestMemory {
+        gfn,
+        pages,
+        uaddr,
+        unmap: r.flags & (1 << MSHV_SET_MEM_BIT_UNMAP) != 0,
+        writable: r.flags & (1 << MSHV_SET_MEM_BIT_WRITABLE) != 0,
     })
 }
 
@@ -377,6 +450,44 @@ mod tests {
             Ok(())
         });
         assert_eq!(r, Err(errno::EINVAL));
+    }
+
+    #[test]
+    fn guest_memory_rules() {
+        let r = |size: u64, gfn: u64, uaddr: u64, flags: u8| UserMemRegion {
+            size: U64::new(size),
+            guest_pfn: U64::new(gfn),
+            userspace_addr: U64::new(uaddr),
+            flags,
+            rsvd: [0; 7],
+        };
+        assert_eq!(MSHV_SET_GUEST_MEMORY, 0x4020_B802);
+        assert_eq!(
+            guest_memory(&r(0x3000, 0x10, 0x7000_0000, 1)),
+            Ok(GuestMemory {
+                gfn: 0x10,
+                pages: 3,
+                uaddr: 0x7000_0000,
+                unmap: false,
+                writable: true
+            })
+        );
+        assert!(guest_memory(&r(0x3000, 0x10, 0x7000_0000, 4)).is_ok_and(|m| m.unmap));
+        assert_eq!(guest_memory(&r(0, 0, 0x1000, 1)), Err(errno::EINVAL));
+        assert_eq!(guest_memory(&r(0x1800, 0, 0x1000, 1)), Err(errno::EINVAL));
+        assert_eq!(guest_memory(&r(0x1000, 0, 0x1800, 1)), Err(errno::EINVAL));
+        assert_eq!(guest_memory(&r(0x1000, 0, 0x1000, 8)), Err(errno::EINVAL));
+        assert_eq!(
+            guest_memory(&r(0x2000, u64::MAX, 0x1000, 1)),
+            Err(errno::EINVAL)
+        );
+        assert_eq!(
+            guest_memory(&r(0x2000, 0, u64::MAX & !0xfff, 1)),
+            Err(errno::EINVAL)
+        );
+        let mut bad = r(0x1000, 0, 0x1000, 1);
+        bad.rsvd[6] = 1;
+        assert_eq!(guest_memory(&bad), Err(errno::EINVAL));
     }
 
     #[test]

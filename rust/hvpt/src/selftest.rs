@@ -514,6 +514,53 @@ pub fn direct_attach<B: SimBackend>(b: &B) -> Outcome {
     Ok(())
 }
 
+/// A guest partition's SLAT: mapped all or nothing, refused where a page is mapped already,
+/// and what a device reaches follows where the hypervisor has it: identity in the default
+/// domain, the SLAT (guest addresses) once attached directly, nothing detached.
+pub fn guest_slat<B: SimBackend>(b: &B) -> Outcome {
+    let hv = Hv::new(b);
+    let dev = pci(6);
+    check!(b.with_sim(|s| s.add_device(dev)).is_ok());
+    let guest = b.with_sim(|s| s.create_partition());
+    let Ok(guest) = guest else {
+        return Err(Failure {
+            what: "create_partition",
+            line: line!(),
+        });
+    };
+    let rw = MapFlags::READABLE.with(MapFlags::WRITABLE);
+    // Guest pages 0x10..0x13 on host pages 0x500, 0x700, 0x900.
+    let map = |gfn, n, flags| {
+        b.with_sim(|s| s.map_guest(guest, gfn, n, &mut |k| 0x500 + 0x200 * k, flags))
+    };
+    check!(map(0x10, 3, rw).is_ok());
+    check!(b.with_sim(|s| s.guest_pages(guest)) == Some(3));
+    check!(b.with_sim(|s| s.guest_translate(guest, 0x11_000)) == Some((0x700, rw)));
+    // Overlapping the end: refused, nothing added.
+    check!(map(0x12, 2, rw) == Err(errno::EEXIST));
+    check!(b.with_sim(|s| s.guest_pages(guest)) == Some(3));
+    check!(b.with_sim(|s| s.guest_translate(guest, 0x13_000)).is_none());
+    check!(
+        b.with_sim(|s| s.map_guest(PartitionId::SELF, 0, 1, &mut |_| 1, rw)) == Err(errno::EINVAL)
+    );
+    // In the default domain the device reaches host addresses as they are.
+    check!(b.with_sim(|s| s.device_translate(dev, 0x11_000)) == Some((0x11, rw)));
+    let logical = LogicalId::from_bdf(0, PciRid::new(6, 0));
+    check!(hv
+        .attach_device(direct_attach_input(guest, dev, logical))
+        .is_ok());
+    check!(b.with_sim(|s| s.device_translate(dev, 0x11_000)) == Some((0x700, rw)));
+    check!(b.with_sim(|s| s.device_translate(dev, 0x13_000)).is_none());
+    check!(hv.detach_device(guest, logical).is_ok());
+    check!(b.with_sim(|s| s.device_translate(dev, 0x11_000)).is_none());
+    check!(b.with_sim(|s| s.unmap_guest(guest, 0x11, 5)) == Ok(2));
+    check!(b.with_sim(|s| s.guest_pages(guest)) == Some(1));
+    check!(b.with_sim(|s| s.destroy_partition(guest)).is_ok());
+    check!(b.with_sim(|s| s.guest_pages(guest)).is_none());
+    check!(hv.attach_domain(DeviceDomain::own_s2(0), dev).is_ok());
+    Ok(())
+}
+
 /// An L1VH partition has no S2 device domains (spec §1(b) 7): every device-domain call is
 /// refused and changes nothing, while deposits and direct attach to a guest work.
 pub fn l1vh_refuses_device_domains<B: SimBackend>(b: &B) -> Outcome {

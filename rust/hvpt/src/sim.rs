@@ -161,6 +161,10 @@ struct Partition<A: Storage> {
     pfns: A::Vec<u64>,
     /// Destroyed partitions stay listed (invisible to hypercalls) until their pages are drained.
     destroyed: bool,
+    /// The guest's second-level table (SLAT: EPT/NPT): guest page -> host page. What a device
+    /// attached directly to the partition reaches. Filled by the partition's provider (the
+    /// simulated `/dev/mshv`'s `MSHV_SET_GUEST_MEMORY`).
+    slat: PageTable<A>,
 }
 
 struct Domain<A: Storage> {
@@ -266,6 +270,7 @@ impl<A: Storage> Sim<A> {
             pool: PoolInfo::default(),
             pfns: A::new_vec(),
             destroyed: false,
+            slat: PageTable::new(),
         })?;
         Ok(s)
     }
@@ -297,6 +302,7 @@ impl<A: Storage> Sim<A> {
             pool: PoolInfo::default(),
             pfns: A::new_vec(),
             destroyed: false,
+            slat: PageTable::new(),
         })?;
         Ok(id)
     }
@@ -319,7 +325,95 @@ impl<A: Storage> Sim<A> {
         }
         let p = &mut self.partitions[i];
         p.destroyed = true;
+        p.slat.clear_all(&mut drop);
         Ok(p.pool.deposited)
+    }
+
+    /// The index of live guest partition `id`: `EINVAL` for the root, `ENOENT` if none.
+    fn guest_errno(&self, id: PartitionId) -> Result<usize, Errno> {
+        if id == PartitionId::SELF {
+            return Err(errno::EINVAL);
+        }
+        self.partition_index(id).ok_or(errno::ENOENT)
+    }
+
+    /// Maps guest pages `gfn..gfn + count` of partition `id` to host pages `pfn(i)` in its SLAT,
+    /// all or nothing: `EEXIST` if one is mapped already (nothing changes), `ERANGE` beyond the
+    /// table's reach, `ENOMEM` when memory runs out.
+    pub fn map_guest(
+        &mut self,
+        id: PartitionId,
+        gfn: u64,
+        count: u64,
+        pfn: &mut dyn FnMut(u64) -> u64,
+        flags: MapFlags,
+    ) -> Result<(), Errno> {
+        let i = self.guest_errno(id)?;
+        let end = gfn.checked_add(count).ok_or(errno::ERANGE)?;
+        let slat = &mut self.partitions[i].slat;
+        if slat.next_set(gfn).is_some_and(|g| g < end) {
+            return Err(errno::EEXIST);
+        }
+        slat.ensure_root(&mut || A::new_table())
+            .map_err(|_| errno::ENOMEM)?;
+        let r = slat.set_run(gfn, count, &mut |k| leaf(pfn(k), flags), &mut || {
+            A::new_table()
+        });
+        match r {
+            Ok(()) => Ok(()),
+            Err((done, e)) => {
+                slat.clear_run(gfn, done, &mut drop);
+                Err(match e {
+                    SetError::Range => errno::ERANGE,
+                    SetError::Occupied => errno::EEXIST,
+                    SetError::Alloc(_) => errno::ENOMEM,
+                })
+            }
+        }
+    }
+
+    /// Unmaps guest pages `gfn..gfn + count` of partition `id` from its SLAT; returns how many
+    /// were mapped.
+    pub fn unmap_guest(&mut self, id: PartitionId, gfn: u64, count: u64) -> Result<u64, Errno> {
+        let i = self.guest_errno(id)?;
+        let slat = &mut self.partitions[i].slat;
+        let mut cleared = 0u64;
+        let mut at = gfn;
+        let end = gfn.saturating_add(count);
+        while let Some(g) = slat.next_set(at).filter(|&g| g < end) {
+            let run = slat.present_run(g, end - g);
+            cleared += slat.clear_run(g, run, &mut drop);
+            at = g + run;
+        }
+        Ok(cleared)
+    }
+
+    /// The host page and flags guest address `gpa` of partition `id` reaches through its SLAT.
+    pub fn guest_translate(&self, id: PartitionId, gpa: u64) -> Option<(u64, MapFlags)> {
+        let i = self.guest_errno(id).ok()?;
+        let e = self.partitions[i].slat.get(gpa >> 12)?;
+        Some((e >> 12, leaf_flags(e)))
+    }
+
+    /// Guest pages mapped in the SLAT of partition `id`.
+    pub fn guest_pages(&self, id: PartitionId) -> Option<u64> {
+        let i = self.guest_errno(id).ok()?;
+        Some(self.partitions[i].slat.mapped())
+    }
+
+    /// What `device` reaches at bus address `addr`, wherever the hypervisor has it: through its
+    /// paging domain's table; unchanged in the default domain (identity); nothing in the NULL
+    /// domain or detached; through its guest partition's SLAT when attached directly (the
+    /// address is then a guest physical address). The host page and flags, or `None`.
+    pub fn device_translate(&self, device: DeviceId, addr: u64) -> Option<(u64, MapFlags)> {
+        match self.attachment(device)? {
+            Attachment::Domain(DeviceDomainId::S2_DEFAULT) => {
+                Some((addr >> 12, MapFlags::READABLE.with(MapFlags::WRITABLE)))
+            }
+            Attachment::Domain(DeviceDomainId::S2_NULL) | Attachment::Detached => None,
+            Attachment::Domain(id) => self.translate(id, addr),
+            Attachment::Partition { partition, .. } => self.guest_translate(partition, addr),
+        }
     }
 
     /// Registers a device, attached to the default domain as at boot.
@@ -445,32 +539,16 @@ impl<A: Storage> Sim<A> {
     /// Calls `f` for every extent of domain `id` in IOVA order; adjacent pages with consecutive
     /// page numbers and equal flags form one extent.
     pub fn for_each_extent(&self, id: u32, f: &mut dyn FnMut(Extent)) {
-        let Some(d) = self.domains.iter().find(|d| d.id == id) else {
-            return;
-        };
-        let mut cur: Option<Extent> = None;
-        d.pt.for_each(&mut |iova_pfn, e| {
-            let (pfn, flags) = (e >> 12, leaf_flags(e));
-            let iova = iova_pfn << 12;
-            if let Some(c) = cur.as_mut() {
-                if c.iova + c.pages * HV_PAGE_SIZE as u64 == iova
-                    && c.pfn + c.pages == pfn
-                    && c.flags == flags
-                {
-                    c.pages += 1;
-                    return;
-                }
-                f(*c);
-            }
-            cur = Some(Extent {
-                iova,
-                pfn,
-                pages: 1,
-                flags,
-            });
-        });
-        if let Some(c) = cur {
-            f(c);
+        if let Some(d) = self.domains.iter().find(|d| d.id == id) {
+            extents(&d.pt, f);
+        }
+    }
+
+    /// Calls `f` for every extent of the SLAT of guest partition `id` in guest address order
+    /// (`iova` is the guest physical address), as [`Sim::for_each_extent`].
+    pub fn for_each_guest_extent(&self, id: PartitionId, f: &mut dyn FnMut(Extent)) {
+        if let Ok(i) = self.guest_errno(id) {
+            extents(&self.partitions[i].slat, f);
         }
     }
 
@@ -479,11 +557,23 @@ impl<A: Storage> Sim<A> {
         for p in self.partitions.iter().filter(|p| !p.destroyed) {
             write_partition(w, p.id)?;
             let q = p.pool;
-            writeln!(
+            write!(
                 w,
                 " pool deposited={} free={} used={} debt={}",
                 q.deposited, q.free, q.used, q.debt
             )?;
+            if p.id == PartitionId::SELF {
+                writeln!(w)?;
+                continue;
+            }
+            writeln!(w, " slat={}", p.slat.mapped())?;
+            let mut r = Ok(());
+            extents(&p.slat, &mut |x| {
+                if r.is_ok() {
+                    r = write_extent(w, "gpa", x);
+                }
+            });
+            r?;
         }
         for d in self.domains.iter() {
             writeln!(
@@ -494,16 +584,9 @@ impl<A: Storage> Sim<A> {
                 d.pt.tables()
             )?;
             let mut r = Ok(());
-            self.for_each_extent(d.id, &mut |x| {
+            extents(&d.pt, &mut |x| {
                 if r.is_ok() {
-                    r = writeln!(
-                        w,
-                        "  iova={:#x} pfn={:#x} pages={} flags={:#x}",
-                        x.iova,
-                        x.pfn,
-                        x.pages,
-                        x.flags.bits()
-                    );
+                    r = write_extent(w, "iova", x);
                 }
             });
             r?;
@@ -987,6 +1070,48 @@ impl<A: Storage> Sim<A> {
             }
         }
     }
+}
+
+/// Calls `f` for every extent of `pt` in address order; adjacent pages with consecutive page
+/// numbers and equal flags form one extent.
+fn extents<A: Storage>(pt: &PageTable<A>, f: &mut dyn FnMut(Extent)) {
+    let mut cur: Option<Extent> = None;
+    pt.for_each(&mut |iova_pfn, e| {
+        let (pfn, flags) = (e >> 12, leaf_flags(e));
+        let iova = iova_pfn << 12;
+        if let Some(c) = cur.as_mut() {
+            if c.iova + c.pages * HV_PAGE_SIZE as u64 == iova
+                && c.pfn + c.pages == pfn
+                && c.flags == flags
+            {
+                c.pages += 1;
+                return;
+            }
+            f(*c);
+        }
+        cur = Some(Extent {
+            iova,
+            pfn,
+            pages: 1,
+            flags,
+        });
+    });
+    if let Some(c) = cur {
+        f(c);
+    }
+}
+
+/// Writes `e` as a dump line, its address labelled `label`.
+fn write_extent(w: &mut dyn Write, label: &str, e: Extent) -> fmt::Result {
+    writeln!(
+        w,
+        "  {}={:#x} pfn={:#x} pages={} flags={:#x}",
+        label,
+        e.iova,
+        e.pfn,
+        e.pages,
+        e.flags.bits()
+    )
 }
 
 /// The status for a failed page-table update: no table is `INSUFFICIENT_MEMORY` (the pool was

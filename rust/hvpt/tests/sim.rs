@@ -56,6 +56,7 @@ scenarios!(
     failed_map_rolls_back,
     strict_rejections,
     direct_attach,
+    guest_slat,
     l1vh_refuses_device_domains,
 );
 

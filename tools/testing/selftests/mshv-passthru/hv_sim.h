@@ -251,9 +251,15 @@ static inline uint64_t user_pfn(int pm, void *va)
 	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
 }
 
-static inline int compare(long domain, const struct range *r, int n)
+/*
+ * The table on the dump line that starts with @line and whose page count
+ * follows @count (its extent lines are "  @label=..."), against @n user
+ * ranges as compare() says.
+ */
+static inline int compare_table(const char *line, const char *count,
+				const char *label, const struct range *r, int n)
 {
-	char *d = slurp(DUMP), key[64], *l;
+	char *d = slurp(DUMP), *l, *c, ext[32];
 	unsigned long held = 0, want = 0;
 	int pm = open("/proc/self/pagemap", O_RDONLY), bad = 0, i;
 
@@ -265,24 +271,31 @@ static inline int compare(long domain, const struct range *r, int n)
 	}
 	for (i = 0; i < n; i++)
 		want += r[i].pages;
-	snprintf(key, sizeof(key), "domain %ld owner=self mapped=", domain);
-	l = strstr(d, key);
-	if (!l) {
+	/* The line that starts with @line. */
+	l = d;
+	while (l && strncmp(l, line, strlen(line))) {
+		l = strchr(l, '\n');
+		if (l)
+			l++;
+	}
+	c = l ? strstr(l, count) : NULL;
+	if (!c || (strchr(l, '\n') && c > strchr(l, '\n'))) {
+		printf("# no \"%s\" with \"%s\" in the simulator's dump\n", line, count);
 		bad++;
 		goto out;
 	}
-	held = strtoul(l + strlen(key), NULL, 10);
+	held = strtoul(c + strlen(count), NULL, 10);
 	if (held != want) {
-		printf("# domain %ld holds %lu pages, user space mapped %lu\n",
-		       domain, held, want);
+		printf("# %s: holds %lu pages, user space mapped %lu\n", line, held, want);
 		bad++;
 	}
 	/* Each extent line: every page must lie in a user range, at its PFN. */
-	for (l = strchr(l, '\n'); l && !strncmp(l + 1, "  iova=", 7);
+	snprintf(ext, sizeof(ext), "  %s=", label);
+	for (l = strchr(l, '\n'); l && !strncmp(l + 1, ext, strlen(ext));
 	     l = strchr(l + 1, '\n')) {
 		unsigned long long iova, pfn, pages, flags, k;
 
-		if (sscanf(l + 1, "  iova=%llx pfn=%llx pages=%llu flags=%llx",
+		if (sscanf(l + 1 + strlen(ext), "%llx pfn=%llx pages=%llu flags=%llx",
 			   &iova, &pfn, &pages, &flags) != 4) {
 			bad++;
 			break;
@@ -294,15 +307,15 @@ static inline int compare(long domain, const struct range *r, int n)
 				if (a >= r[i].iova && a < r[i].iova + r[i].pages * PG)
 					break;
 			if (i == n) {
-				printf("# IOVA %#llx mapped, not by user space\n",
+				printf("# %s %#llx mapped, not by user space\n", label,
 				       (unsigned long long)a);
 				bad++;
 				continue;
 			}
 			if (user_pfn(pm, (char *)r[i].va + (a - r[i].iova)) != pfn + k ||
 			    flags != (r[i].writable ? 0x3ULL : 0x1ULL)) {
-				printf("# IOVA %#llx: pfn %#llx flags %#llx, not user space's\n",
-				       (unsigned long long)a, pfn + k, flags);
+				printf("# %s %#llx: pfn %#llx flags %#llx, not user space's\n",
+				       label, (unsigned long long)a, pfn + k, flags);
 				bad++;
 			}
 		}
@@ -311,6 +324,27 @@ out:
 	free(d);
 	close(pm);
 	return bad;
+}
+
+static inline int compare(long domain, const struct range *r, int n)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "domain %ld owner=self ", domain);
+	return compare_table(line, "mapped=", "iova", r, n);
+}
+
+/*
+ * The SLAT of guest partition @partition against user space: what the
+ * simulated /dev/mshv's MSHV_SET_GUEST_MEMORY mapped, guest address (in
+ * r->iova) to the user page's PFN.
+ */
+static inline int compare_guest(long long partition, const struct range *r, int n)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "partition %lld pool ", partition);
+	return compare_table(line, " slat=", "gpa", r, n);
 }
 
 /*

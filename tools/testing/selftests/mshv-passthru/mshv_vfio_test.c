@@ -10,7 +10,8 @@
  * back), and so do the close orderings, process exit and fd passing. After
  * each case the teardown checks that nothing leaked: the process has the
  * fds it had, the bridge holds no file (mshv_vfio/state), the simulated
- * hypervisor has the partitions it had (mshv_hvcall/dump), and the VFIO
+ * hypervisor has the partitions it had (mshv_hvcall/dump), no page pinned
+ * by the simulated provider is left (/proc/vmstat), and the VFIO
  * group can be opened again (it is exclusive: a reference the bridge kept
  * would make that EBUSY).
  *
@@ -137,6 +138,22 @@ static int bridge_on(unsigned long long id, int files)
 	return found;
 }
 
+/* Pages pinned with FOLL_PIN and not released, system-wide (/proc/vmstat). */
+static long long pins_outstanding(void)
+{
+	char *v = slurp("/proc/vmstat"), *a, *r;
+	long long n = -1;
+
+	if (!v)
+		return -1;
+	a = strstr(v, "nr_foll_pin_acquired ");
+	r = strstr(v, "nr_foll_pin_released ");
+	if (a && r)
+		n = strtoll(a + 21, NULL, 10) - strtoll(r + 21, NULL, 10);
+	free(v);
+	return n;
+}
+
 static const char *bdf(void)
 {
 	return getenv("VFIO_SELFTESTS_BDF");
@@ -258,6 +275,7 @@ static int recv_fds(int s, int *fds, int n)
 FIXTURE(bridge) {
 	int mshv;
 	int fds, partitions;
+	long long pins;
 };
 
 FIXTURE_SETUP(bridge)
@@ -274,9 +292,14 @@ FIXTURE_SETUP(bridge)
 	self->fds = fd_count();
 	self->partitions = sim_partitions();
 	ASSERT_LE(0, self->partitions);
+	self->pins = pins_outstanding();
+	ASSERT_LE(0, self->pins);
 }
 
-/* Nothing leaked: fds, bridges, file references, partitions, the group. */
+/*
+ * Nothing leaked: fds, bridges, file references, partitions, pinned pages,
+ * the group.
+ */
 FIXTURE_TEARDOWN(bridge)
 {
 	int b = -1, f = -1, g;
@@ -288,6 +311,7 @@ FIXTURE_TEARDOWN(bridge)
 	EXPECT_EQ(0, b);
 	EXPECT_EQ(0, f);
 	EXPECT_EQ(self->partitions, sim_partitions());
+	EXPECT_EQ(self->pins, pins_outstanding());
 	g = group_open();
 	EXPECT_LE(0, g) TH_LOG("VFIO group still held: %s", strerror(errno));
 	if (g >= 0)
@@ -701,6 +725,88 @@ TEST_F(bridge, modules_stay_while_objects_live)
 	EXPECT_TRUE(errno == EWOULDBLOCK || errno == EBUSY) TH_LOG("%s", strerror(errno));
 	close(dev);
 	close(pt);
+}
+
+static int set_memory(int pt, __u64 gfn, void *va, __u64 size, __u8 flags)
+{
+	struct mshv_user_mem_region m = {
+		.size = size, .guest_pfn = gfn,
+		.userspace_addr = (__u64)(uintptr_t)va, .flags = flags,
+	};
+
+	return ioctl(pt, MSHV_SET_GUEST_MEMORY, &m) ? -errno : 0;
+}
+
+#ifndef BIT
+#define BIT(n)	(1UL << (n))
+#endif
+#define WR	BIT(MSHV_SET_MEM_BIT_WRITABLE)
+#define UNMAP	BIT(MSHV_SET_MEM_BIT_UNMAP)
+
+/*
+ * MSHV_SET_GUEST_MEMORY of the simulated provider: each region is pinned
+ * and mapped in the partition's SLAT, page by page at the PFN user space
+ * has (/proc/self/pagemap), writable iff asked; 7.3's refusals change
+ * nothing; an unmap names a region exactly; closing the partition unpins
+ * everything (the teardown counts the pins).
+ */
+TEST_F(bridge, guest_memory_pinned_and_mapped)
+{
+	char *ram = buffer(48 * PG, MAP_POPULATE);
+	struct range r[2] = {
+		{ .iova = 0x100 * PG, .va = ram, .pages = 16, .writable = 1 },
+		{ .iova = 0x200 * PG, .va = ram + 16 * PG, .pages = 8, .writable = 0 },
+	};
+	struct mshv_user_mem_region bad = { .size = PG, .userspace_addr = 0 };
+	long long id;
+	char *hole;
+	int pt;
+
+	ASSERT_NE(NULL, ram);
+	pt = create_partition_v2(self->mshv);
+	ASSERT_LE(0, pt);
+	id = sim_newest_partition();
+	EXPECT_EQ(0, compare_guest(id, r, 0));
+	EXPECT_EQ(0, set_memory(pt, 0x100, ram, 16 * PG, WR));
+	EXPECT_EQ(0, set_memory(pt, 0x200, ram + 16 * PG, 8 * PG, 0));
+	EXPECT_EQ(0, compare_guest(id, r, 2));
+	EXPECT_EQ(self->pins + 24, pins_outstanding());
+
+	/* Refused, and nothing changes. */
+	EXPECT_EQ(-EEXIST, set_memory(pt, 0x10f, ram + 32 * PG, 2 * PG, WR));
+	EXPECT_EQ(-EEXIST, set_memory(pt, 0x1ff, ram + 32 * PG, 2 * PG, WR));
+	EXPECT_EQ(-EINVAL, set_memory(pt, 0x300, ram + 32 * PG, 0, WR));
+	EXPECT_EQ(-EINVAL, set_memory(pt, 0x300, ram + 32 * PG, PG / 2, WR));
+	EXPECT_EQ(-EINVAL, set_memory(pt, 0x300, ram + 32 * PG + 8, PG, WR));
+	EXPECT_EQ(-EINVAL, set_memory(pt, 0x300, ram + 32 * PG, PG, 1 << 3));
+	EXPECT_EQ(-EINVAL, set_memory(pt, ~0ull, ram + 32 * PG, 2 * PG, WR));
+	bad.rsvd[3] = 1;
+	bad.userspace_addr = (__u64)(uintptr_t)(ram + 32 * PG);
+	EXPECT_EQ(-1, ioctl(pt, MSHV_SET_GUEST_MEMORY, &bad));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, ioctl(pt, MSHV_SET_GUEST_MEMORY, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	/* Memory that is not there cannot be pinned. */
+	hole = mmap(NULL, 4 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, hole);
+	EXPECT_EQ(-EFAULT, set_memory(pt, 0x300, hole, 4 * PG, WR));
+	munmap(hole, 4 * PG);
+	EXPECT_EQ(0, compare_guest(id, r, 2));
+	EXPECT_EQ(self->pins + 24, pins_outstanding());
+
+	/* Unmap: the region exactly. */
+	EXPECT_EQ(-ENOENT, set_memory(pt, 0x300, ram, 16 * PG, UNMAP));
+	EXPECT_EQ(-EINVAL, set_memory(pt, 0x100, ram, 8 * PG, UNMAP));
+	EXPECT_EQ(-EINVAL, set_memory(pt, 0x100, ram + PG, 16 * PG, UNMAP));
+	EXPECT_EQ(0, set_memory(pt, 0x200, ram + 16 * PG, 8 * PG, UNMAP));
+	EXPECT_EQ(0, compare_guest(id, r, 1));
+	EXPECT_EQ(self->pins + 16, pins_outstanding());
+	/* The guest range is free again. */
+	EXPECT_EQ(0, set_memory(pt, 0x1ff, ram + 32 * PG, 2 * PG, WR));
+
+	close(pt);
+	EXPECT_EQ(0, sim_has_partition(id));
+	munmap(ram, 48 * PG);
 }
 
 /* The simulator cannot be reset under live partitions' fds. */
