@@ -88,6 +88,7 @@ mod shim {
         pub(super) fn mshv_hvcall_mshv_register() -> c_int;
         pub(super) fn mshv_hvcall_mshv_unregister();
         pub(super) fn mshv_hvcall_mshv_live() -> c_int;
+        pub(super) fn mshv_hvcall_mshv_pinned() -> i64;
         pub(super) fn mshv_hvcall_list_pci_ids(
             cb: unsafe extern "C" fn(ctx: *mut c_void, bdf: u32, id: u64),
             ctx: *mut c_void,
@@ -357,20 +358,27 @@ extern "C" fn mshv_hvcall_rs_mshv_unmap_guest(id: u64, gfn: u64, count: u64) {
 }
 
 /// Destroys the simulator's partition `id` when the simulated `/dev/mshv` drops its last
-/// reference. The bridge holds the partition while it exists, so nothing the bridge did can
-/// still be attached; a refusal is a bug and is reported.
+/// reference: 0, or `EBUSY` while a device is still attached to it (its guest memory must then
+/// stay pinned: the device may still reach it). The bridge holds the partition while it
+/// exists, so a refusal is a bug and is reported.
 #[no_mangle]
-extern "C" fn mshv_hvcall_rs_mshv_destroy(id: u64) {
+extern "C" fn mshv_hvcall_rs_mshv_destroy(id: u64) -> c_int {
     let Some(sim) = sim_lock() else {
-        return;
+        return 0;
     };
     let r = sim.lock().destroy_partition(hvpt::abi::PartitionId(id));
-    if let Err(e) = r {
-        pr_err!(
-            "simulated /dev/mshv: partition {} not destroyed: errno {}\n",
-            id,
-            e.0
-        );
+    match r {
+        Ok(_) => 0,
+        // Gone already (a test reset the simulator): nothing can reach it.
+        Err(e) if e == hvpt::errno::ENOENT => 0,
+        Err(e) => {
+            pr_err!(
+                "simulated /dev/mshv: partition {} not destroyed: errno {}\n",
+                id,
+                e.0
+            );
+            boundary::kerr(e).to_errno()
+        }
     }
 }
 
@@ -497,7 +505,15 @@ fn show_stats(sim: &SimRef, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Resu
             code.0, st.calls, st.reps, st.failed, st.ns
         )?;
     }
-    writeln!(f, "pages_out={}", boundary::pages_out())
+    writeln!(f, "pages_out={}", boundary::pages_out())?;
+    // SAFETY: no preconditions.
+    let (live, pinned) = unsafe {
+        (
+            shim::mshv_hvcall_mshv_live(),
+            shim::mshv_hvcall_mshv_pinned(),
+        )
+    };
+    writeln!(f, "mshv_partitions={live} mshv_pinned_pages={pinned}")
 }
 
 fn write_control(sim: &SimRef, r: &mut UserSliceReader) -> Result {

@@ -105,11 +105,13 @@ u64 mshv_hvcall_rs_pci_devid(u16 segment, u16 rid, bool alias, u16 alias_rid,
 /*
  * The simulated /dev/mshv (sim_mshv.c; only with the simulated hypervisor):
  * registers and unregisters the misc device; mshv_hvcall_mshv_live() is the
- * number of partitions alive.
+ * number of partitions alive, mshv_hvcall_mshv_pinned() the guest memory
+ * pages they hold pinned.
  */
 int mshv_hvcall_mshv_register(void);
 void mshv_hvcall_mshv_unregister(void);
 int mshv_hvcall_mshv_live(void);
+s64 mshv_hvcall_mshv_pinned(void);
 
 /*
  * Implemented in Rust (hvcall_main.rs): validates MSHV_CREATE_PARTITION's

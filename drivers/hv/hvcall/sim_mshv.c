@@ -66,10 +66,17 @@ struct sim_mshv_partition {
 
 /* Partitions alive (their fds, or devices that hold them). */
 static atomic_t sim_mshv_live = ATOMIC_INIT(0);
+/* Guest memory pages pinned. */
+static atomic64_t sim_mshv_pinned = ATOMIC64_INIT(0);
 
 int mshv_hvcall_mshv_live(void)
 {
 	return atomic_read(&sim_mshv_live);
+}
+
+s64 mshv_hvcall_mshv_pinned(void)
+{
+	return atomic64_read(&sim_mshv_pinned);
 }
 
 static void *sim_mshv_partition_get(void *partition)
@@ -82,6 +89,7 @@ static void *sim_mshv_partition_get(void *partition)
 static void sim_mshv_region_free(struct sim_mshv_region *rg)
 {
 	unpin_user_pages(rg->pages, rg->nr_pages);
+	atomic64_sub(rg->nr_pages, &sim_mshv_pinned);
 	kvfree(rg->pages);
 	kfree(rg);
 }
@@ -283,8 +291,10 @@ static long sim_mshv_region_map(struct sim_mshv_partition *pt,
 	ret = mshv_hvcall_rs_mshv_map_guest(pt->id, rg->gfn, pfns, rg->nr_pages,
 					    writable);
 	kvfree(pfns);
-	if (!ret)
+	if (!ret) {
+		atomic64_add(rg->nr_pages, &sim_mshv_pinned);
 		return 0;
+	}
 	pfns = NULL;
 unpin:
 	unpin_user_pages(rg->pages, done);
@@ -455,6 +465,11 @@ void mshv_hvcall_mshv_unregister(void)
 #else /* no patches/linux-7.3/0002 in this kernel */
 
 int mshv_hvcall_mshv_live(void)
+{
+	return 0;
+}
+
+s64 mshv_hvcall_mshv_pinned(void)
 {
 	return 0;
 }

@@ -11,7 +11,7 @@
  * each case the teardown checks that nothing leaked: the process has the
  * fds it had, the bridge holds no file (mshv_vfio/state), the simulated
  * hypervisor has the partitions it had (mshv_hvcall/dump), no page pinned
- * by the simulated provider is left (/proc/vmstat), and the VFIO
+ * by the simulated provider is left (mshv_hvcall/stats), and the VFIO
  * group can be opened again (it is exclusive: a reference the bridge kept
  * would make that EBUSY).
  *
@@ -138,18 +138,17 @@ static int bridge_on(unsigned long long id, int files)
 	return found;
 }
 
-/* Pages pinned with FOLL_PIN and not released, system-wide (/proc/vmstat). */
+/* Guest memory pages the simulated /dev/mshv holds pinned (mshv_hvcall/stats). */
 static long long pins_outstanding(void)
 {
-	char *v = slurp("/proc/vmstat"), *a, *r;
+	char *v = slurp(HV_STATS), *p;
 	long long n = -1;
 
 	if (!v)
 		return -1;
-	a = strstr(v, "nr_foll_pin_acquired ");
-	r = strstr(v, "nr_foll_pin_released ");
-	if (a && r)
-		n = strtoll(a + 21, NULL, 10) - strtoll(r + 21, NULL, 10);
+	p = strstr(v, "mshv_pinned_pages=");
+	if (p)
+		n = strtoll(p + 18, NULL, 10);
 	free(v);
 	return n;
 }
@@ -390,7 +389,10 @@ TEST_F(bridge, other_ioctls_are_enotty)
 	EXPECT_EQ(ENOTTY, errno);
 	pt = create_partition_v2(self->mshv);
 	ASSERT_LE(0, pt);
-	EXPECT_EQ(-1, ioctl(pt, MSHV_SET_GUEST_MEMORY, &a));
+	/* Simulated: create, initialize, devices and guest memory, nothing else. */
+	EXPECT_EQ(-1, ioctl(pt, MSHV_IRQFD, &a));
+	EXPECT_EQ(ENOTTY, errno);
+	EXPECT_EQ(-1, ioctl(pt, MSHV_CREATE_VP, &a));
 	EXPECT_EQ(ENOTTY, errno);
 	dev = create_bridge(pt);
 	ASSERT_LE(0, dev);
