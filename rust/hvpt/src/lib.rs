@@ -14,6 +14,7 @@
 pub mod abi;
 pub mod calls;
 pub mod device_id;
+pub mod direct;
 pub mod errno;
 pub mod hypercall;
 pub mod iommu;
