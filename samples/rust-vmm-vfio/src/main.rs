@@ -3,7 +3,8 @@
 //! Cloud Hypervisor's VFIO flow on MSHV, through rust-vmm's `mshv-ioctls` and `vfio-ioctls`
 //! (feature `mshv`) from crates.io, unchanged, against the mshv-vfio bridge:
 //!
-//! 1. open `/dev/mshv`, `MSHV_CREATE_PARTITION` (the 64-byte v2 struct), `MSHV_INITIALIZE_PARTITION`;
+//! 1. open `/dev/mshv`, `MSHV_CREATE_PARTITION` (the 64-byte v2 struct), `MSHV_INITIALIZE_PARTITION`,
+//!    `MSHV_SET_GUEST_MEMORY` of the guest's RAM;
 //! 2. `MSHV_CREATE_DEVICE` of type VFIO on the partition fd;
 //! 3. a VFIO type1 container that knows the bridge, and the device (its group goes into the
 //!    container and, with `MSHV_SET_DEVICE_ATTR` FILE/ADD, to the bridge);
@@ -20,10 +21,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mshv_bindings::{
-    mshv_create_device, mshv_create_partition_v2, mshv_device_attr, MSHV_DEV_TYPE_VFIO,
-    MSHV_DEV_VFIO_FILE, MSHV_DEV_VFIO_FILE_ADD, MSHV_NUM_CPU_FEATURES_BANKS,
+    mshv_create_device, mshv_create_partition_v2, mshv_device_attr, mshv_user_mem_region,
+    MSHV_DEV_TYPE_VFIO, MSHV_DEV_VFIO_FILE, MSHV_DEV_VFIO_FILE_ADD, MSHV_NUM_CPU_FEATURES_BANKS,
     MSHV_PT_BIT_CPU_AND_XSAVE_FEATURES, MSHV_PT_BIT_GPA_SUPER_PAGES, MSHV_PT_BIT_LAPIC,
-    MSHV_PT_BIT_X2APIC,
+    MSHV_PT_BIT_X2APIC, MSHV_SET_MEM_BIT_EXECUTABLE, MSHV_SET_MEM_BIT_WRITABLE,
 };
 use mshv_ioctls::Mshv;
 use vfio_ioctls::{VfioContainer, VfioDevice, VfioDeviceFd};
@@ -42,6 +43,16 @@ fn partitions() -> Res<Vec<u64>> {
         .filter_map(|l| l.strip_prefix("partition "))
         .filter_map(|l| l.split(' ').next()?.parse().ok())
         .collect())
+}
+
+/// Pages in the SLAT of guest partition `pt`.
+fn slat_pages(pt: u64) -> Res<Option<u64>> {
+    let head = format!("partition {pt} pool ");
+    Ok(fs::read_to_string(DUMP)?
+        .lines()
+        .find(|l| l.starts_with(&head))
+        .and_then(|l| l.split(' ').find_map(|w| w.strip_prefix("slat=")))
+        .and_then(|n| n.parse().ok()))
 }
 
 /// `(domain id, mapped pages)` of every paging domain.
@@ -116,6 +127,35 @@ fn run(bdf: &str) -> Res<()> {
     check("one new guest partition", created.len() == 1)?;
     let pt = created[0];
 
+    // Guest RAM: anonymous memory the guest's memory at GPA 0, and the device's at IOVA 0.
+    // SAFETY: a fresh anonymous mapping; nothing else refers to that range.
+    let ram = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            GUEST_RAM,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+            -1,
+            0,
+        )
+    };
+    if ram == libc::MAP_FAILED {
+        return Err("mmap of guest RAM failed".into());
+    }
+    let pages = (GUEST_RAM / 4096) as u64;
+    vm.map_user_memory(mshv_user_mem_region {
+        size: GUEST_RAM as u64,
+        guest_pfn: 0,
+        userspace_addr: ram as u64,
+        flags: (1 << MSHV_SET_MEM_BIT_WRITABLE) | (1 << MSHV_SET_MEM_BIT_EXECUTABLE),
+        rsvd: [0; 7],
+    })?;
+    show("MSHV_SET_GUEST_MEMORY of 4 MiB guest RAM at GPA 0", &dev)?;
+    check(
+        "the guest's SLAT holds every page of guest RAM",
+        slat_pages(pt)? == Some(pages),
+    )?;
+
     let mut cd = mshv_create_device {
         type_: MSHV_DEV_TYPE_VFIO,
         fd: 0,
@@ -150,34 +190,16 @@ fn run(bdf: &str) -> Res<()> {
         state.contains(&format!("bridge partition {pt} files 1\n")),
     )?;
 
-    // Guest RAM: anonymous memory the VMM maps for the device at IOVA = GPA 0.
-    // SAFETY: a fresh anonymous mapping; nothing else refers to that range.
-    let ram = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            GUEST_RAM,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-            -1,
-            0,
-        )
-    };
-    if ram == libc::MAP_FAILED {
-        return Err("mmap of guest RAM failed".into());
-    }
     // SAFETY: `ram` is a mapping of GUEST_RAM bytes that no Rust reference points into; it is
     // unmapped from the device below before it is unmapped from the process.
     unsafe { container.vfio_dma_map(0, GUEST_RAM, ram.cast())? };
     show("VFIO_IOMMU_MAP_DMA of 4 MiB guest RAM at IOVA 0", &dev)?;
-    let pages = (GUEST_RAM / 4096) as u64;
     check(
         "one device domain holds every page of guest RAM",
         domains()?.iter().any(|&(_, m)| m == pages),
     )?;
 
     container.vfio_dma_unmap(0, GUEST_RAM)?;
-    // SAFETY: the device no longer reaches the range; nothing else refers to it.
-    unsafe { libc::munmap(ram, GUEST_RAM) };
     show("VFIO_IOMMU_UNMAP_DMA", &dev)?;
     check(
         "no page mapped in any device domain",
@@ -205,6 +227,9 @@ fn run(bdf: &str) -> Res<()> {
     drop(mshv);
     show("partition fd closed", &dev)?;
     check("the guest partition is gone", !partitions()?.contains(&pt))?;
+    // SAFETY: neither the device nor the guest reaches the range any more; nothing else refers
+    // to it.
+    unsafe { libc::munmap(ram, GUEST_RAM) };
     Ok(())
 }
 
