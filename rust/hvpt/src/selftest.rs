@@ -469,19 +469,23 @@ fn direct_attach_input(guest: PartitionId, dev: DeviceId, logical: LogicalId) ->
     }
 }
 
+/// A new device on bus `bus` (in the default domain) and a new guest partition.
+fn device_and_guest<B: SimBackend>(b: &B, bus: u8) -> Result<(DeviceId, PartitionId), Failure> {
+    let dev = pci(bus);
+    check!(b.with_sim(|s| s.add_device(dev)).is_ok());
+    b.with_sim(|s| s.create_partition())
+        .map(|guest| (dev, guest))
+        .map_err(|_| Failure {
+            what: "create_partition",
+            line: line!(),
+        })
+}
+
 /// Direct attach charges the guest partition's pool (deposits go there, not to the root), a
 /// partition with an attached device cannot be destroyed, and detach frees the page again.
 pub fn direct_attach<B: SimBackend>(b: &B) -> Outcome {
     let hv = Hv::new(b);
-    let dev = pci(4);
-    check!(b.with_sim(|s| s.add_device(dev)).is_ok());
-    let guest = b.with_sim(|s| s.create_partition());
-    let Ok(guest) = guest else {
-        return Err(Failure {
-            what: "create_partition",
-            line: line!(),
-        });
-    };
+    let (dev, guest) = device_and_guest(b, 4)?;
     let logical = LogicalId::from_bdf(0, PciRid::new(4, 0));
     let a = direct_attach_input(guest, dev, logical);
     let root_before = b.with_sim(|s| s.pool(PartitionId::SELF));
@@ -519,15 +523,7 @@ pub fn direct_attach<B: SimBackend>(b: &B) -> Outcome {
 /// domain, the SLAT (guest addresses) once attached directly, nothing detached.
 pub fn guest_slat<B: SimBackend>(b: &B) -> Outcome {
     let hv = Hv::new(b);
-    let dev = pci(6);
-    check!(b.with_sim(|s| s.add_device(dev)).is_ok());
-    let guest = b.with_sim(|s| s.create_partition());
-    let Ok(guest) = guest else {
-        return Err(Failure {
-            what: "create_partition",
-            line: line!(),
-        });
-    };
+    let (dev, guest) = device_and_guest(b, 6)?;
     let rw = MapFlags::READABLE.with(MapFlags::WRITABLE);
     // Guest pages 0x10..0x13 on host pages 0x500, 0x700, 0x900.
     let map = |gfn, n, flags| {
