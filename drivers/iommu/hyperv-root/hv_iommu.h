@@ -53,7 +53,8 @@ bool hvir_rs_in_use(void);
  * Users and placement (enum hvir_placement, and the domain) of
  * hypervisor device @devid; -ENODEV if the table has no such device.
  */
-int hvir_rs_device_info(u64 devid, u32 *users, u32 *placement, u32 *domain);
+int hvir_rs_device_info(u64 devid, u32 *users, u32 *placement, u32 *domain,
+			u64 *partition);
 /* Whether segment:bus:devfn is in the list @list (NUL-terminated). */
 bool hvir_rs_skip(const char *list, u16 segment, u8 bus, u8 devfn);
 

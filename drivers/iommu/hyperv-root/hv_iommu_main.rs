@@ -615,28 +615,31 @@ extern "C" fn hvir_rs_device_remove(devid: u64) {
 ///
 /// # Safety
 ///
-/// `users`, `placement` and `domain` must be valid for writes.
+/// `users`, `placement`, `domain` and `partition` must be valid for writes.
 #[no_mangle]
 unsafe extern "C" fn hvir_rs_device_info(
     devid: u64,
     users: *mut u32,
     placement: *mut u32,
     domain: *mut u32,
+    partition: *mut u64,
 ) -> c_int {
     let Some(e) = Devices.with(|devs| devs.iter().find(|e| e.id == devid).copied()) else {
         return ENODEV.to_errno();
     };
     // `enum hvir_placement`.
-    let (p, d) = match e.placement {
-        _ if e.busy => (2, 0),
-        Placement::Domain(d) => (0, d),
-        Placement::Detached => (1, 0),
+    let (p, d, pt) = match e.placement {
+        _ if e.busy => (2, 0, 0),
+        Placement::Domain(d) => (0, d, 0),
+        Placement::Detached => (1, 0, 0),
+        Placement::Guest { partition, .. } => (3, 0, partition.0),
     };
     // SAFETY: by the function's safety requirements.
     unsafe {
         *users = e.users;
         *placement = p;
         *domain = d;
+        *partition = pt;
     }
     0
 }

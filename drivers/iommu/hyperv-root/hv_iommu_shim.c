@@ -354,7 +354,7 @@ int hvir_device_info(struct pci_dev *pdev, struct hvir_device_info *info)
 {
 	struct hvir_dev *hd;
 	u32 placement, domain;
-	u64 devid = 0;
+	u64 devid = 0, partition;
 	bool found = false;
 	int ret;
 
@@ -369,12 +369,14 @@ int hvir_device_info(struct pci_dev *pdev, struct hvir_device_info *info)
 	spin_unlock(&hvir_devs_lock);
 	if (!found)
 		return -ENODEV;
-	ret = hvir_rs_device_info(devid, &info->users, &placement, &domain);
+	ret = hvir_rs_device_info(devid, &info->users, &placement, &domain,
+				  &partition);
 	if (ret)
 		return ret;
 	info->devid = devid;
 	info->placement = placement;
 	info->domain = domain;
+	info->partition = partition;
 	return 0;
 }
 EXPORT_SYMBOL_GPL(hvir_device_info);

@@ -21,6 +21,8 @@ enum hvir_placement {
 	HVIR_DETACHED,
 	/* Being moved by an attach right now. */
 	HVIR_MOVING,
+	/* Attached directly to the guest partition @partition (its SLAT). */
+	HVIR_IN_PARTITION,
 };
 
 struct hvir_device_info {
@@ -31,6 +33,8 @@ struct hvir_device_info {
 	enum hvir_placement placement;
 	/* With HVIR_IN_DOMAIN. */
 	u32 domain;
+	/* With HVIR_IN_PARTITION: the hypervisor's partition id. */
+	u64 partition;
 };
 
 /*

@@ -18,8 +18,8 @@
 //! one requester id (behind a PCIe-to-PCI bridge) are one device to the hypervisor.
 
 use super::abi::{DeviceDomain, DeviceDomainId, PartitionId, HV_PAGE_SIZE};
-use super::calls::MapFlags;
-use super::device_id::DeviceId;
+use super::calls::{AttachDevice, AttachDeviceFlags, MapFlags};
+use super::device_id::{DeviceId, LogicalId};
 use super::errno::{self, Errno};
 use super::layer::{Backend, Context, Hv};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -398,16 +398,94 @@ impl RequestCounts {
     }
 }
 
-/// Where a device is attached in the hypervisor, as the driver knows it.
+/// Where the hypervisor has a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
     /// A root-owned domain (0 identity, `0xFFFFFFFF` blocked, or a paging domain).
     Domain(u32),
     /// Detached (DMA blocked), e.g. after a failed rollback.
     Detached,
+    /// Attached directly to a guest partition under a logical id: translated by the guest's
+    /// SLAT, so the device uses guest physical addresses.
+    Guest {
+        /// The guest partition.
+        partition: PartitionId,
+        /// The device's logical id in that partition.
+        logical: LogicalId,
+    },
 }
 
-/// Moves `device` from `from` to domain `to`, transactionally.
+/// Takes `device` out of `from` so that it can be attached elsewhere. The hypervisor accepts
+/// an attach of a device in its default domain or detached, so those stay as they are; a
+/// device in another domain is detached from it, one in a guest is detached from the guest.
+fn leave<B: Backend>(hv: &Hv<'_, B>, device: DeviceId, from: Placement) -> Result<(), Errno> {
+    match from {
+        Placement::Detached | Placement::Domain(DeviceDomainId::S2_DEFAULT) => Ok(()),
+        Placement::Domain(_) => hv.detach_domain(PartitionId::SELF, device),
+        Placement::Guest { partition, logical } => hv.detach_device(partition, logical),
+    }
+}
+
+/// Puts `device`, which [`leave`] took out of wherever it was, into `to`.
+fn enter<B: Backend>(hv: &Hv<'_, B>, device: DeviceId, to: Placement) -> Result<(), Errno> {
+    match to {
+        Placement::Domain(d) => hv.attach_domain(DeviceDomain::own_s2(d), device),
+        // Only reached from a device that left a domain or a guest: it is detached already.
+        Placement::Detached => Ok(()),
+        Placement::Guest { partition, logical } => hv.attach_device(AttachDevice {
+            partition,
+            device,
+            flags: AttachDeviceFlags {
+                logical_id: true,
+                ..AttachDeviceFlags::default()
+            },
+            vtl: 0,
+            logical,
+            pci_caps: 0,
+            pf_rid: 0,
+        }),
+    }
+}
+
+/// Moves `device` from `from` to `to`, transactionally: between root domains, a guest
+/// partition (direct attach) and detached, in any direction.
+///
+/// The device leaves `from` first (see [`leave`]) and then enters `to`. If entering fails, it
+/// is put back into `from`. Returns where the device is afterwards: `to` on success; on failure
+/// the error and `from`, or [`Placement::Detached`] if even the rollback failed.
+pub fn move_device<B: Backend>(
+    hv: &Hv<'_, B>,
+    device: DeviceId,
+    from: Placement,
+    to: Placement,
+) -> Result<(), (Errno, Placement)> {
+    if from == to {
+        return Ok(());
+    }
+    if to == Placement::Detached {
+        // Really detached, from the default domain too.
+        let r = match from {
+            Placement::Domain(_) => hv.detach_domain(PartitionId::SELF, device),
+            _ => leave(hv, device, from),
+        };
+        return r.map_err(|e| (e, from));
+    }
+    leave(hv, device, from).map_err(|e| (e, from))?;
+    if let Err(e) = enter(hv, device, to) {
+        let back = match from {
+            // Leaving these did nothing: the device is still there.
+            Placement::Detached | Placement::Domain(DeviceDomainId::S2_DEFAULT) => from,
+            _ => match enter(hv, device, from) {
+                Ok(()) => from,
+                Err(_) => Placement::Detached,
+            },
+        };
+        return Err((e, back));
+    }
+    Ok(())
+}
+
+/// Moves `device` from `from` to domain `to`, transactionally ([`move_device`]).
 ///
 /// The hypervisor accepts ATTACH_DEVICE_DOMAIN only for a device in the default domain or
 /// detached; from any other domain the device is detached first. If the attach then fails, the
@@ -419,27 +497,7 @@ pub fn attach<B: Backend>(
     from: Placement,
     to: u32,
 ) -> Result<(), (Errno, Placement)> {
-    if from == Placement::Domain(to) {
-        return Ok(());
-    }
-    let target = DeviceDomain::own_s2(to);
-    match from {
-        Placement::Detached | Placement::Domain(DeviceDomainId::S2_DEFAULT) => {
-            hv.attach_domain(target, device).map_err(|e| (e, from))
-        }
-        Placement::Domain(old) => {
-            hv.detach_domain(PartitionId::SELF, device)
-                .map_err(|e| (e, from))?;
-            if let Err(e) = hv.attach_domain(target, device) {
-                let back = match hv.attach_domain(DeviceDomain::own_s2(old), device) {
-                    Ok(()) => from,
-                    Err(_) => Placement::Detached,
-                };
-                return Err((e, back));
-            }
-            Ok(())
-        }
-    }
+    move_device(hv, device, from, Placement::Domain(to))
 }
 
 /// A hypervisor device as the driver tracks it: one entry per hypervisor device id, shared by

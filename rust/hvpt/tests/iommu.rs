@@ -9,17 +9,17 @@ use core::sync::atomic::AtomicBool;
 use std::collections::BTreeMap;
 
 use hvpt::abi::{CreateDomainFlags, DeviceDomain};
-use hvpt::device_id::DeviceId;
+use hvpt::device_id::{DeviceId, LogicalId, PciRid};
 use hvpt::errno;
 use hvpt::errno::Errno;
 use hvpt::hypercall::{CallCode, HvStatus};
 use hvpt::iommu::{
-    attach, attach_device, devices_in_use, fence_domain, DeviceEntry, DeviceTable, DomainState,
-    Fenced, PagingDomain, Placement, Shadow, Stranded, IOMMU_READ, IOMMU_WRITE,
+    attach, attach_device, devices_in_use, fence_domain, move_device, DeviceEntry, DeviceTable,
+    DomainState, Fenced, PagingDomain, Placement, Shadow, Stranded, IOMMU_READ, IOMMU_WRITE,
 };
 use hvpt::layer::{Backend, Context, Hv};
 use hvpt::pagetable::PageTable;
-use hvpt::sim::{Attachment, Fault, SimBackend};
+use hvpt::sim::{Attachment, Fault, FaultKind, SimBackend};
 use hvpt::storage::Storage;
 use hvpt::{HostAlloc, HostBackend};
 
@@ -582,6 +582,103 @@ fn attach_is_transactional() {
     assert_eq!(
         attach(&hv, dev(), Placement::Domain(6), 0).map_err(|e| e.1),
         Err(Placement::Domain(6))
+    );
+}
+
+/// Direct attach and back, both ways transactional: a device moves between root domains and a
+/// guest partition, and a refused step leaves it where it was (or detached if the rollback is
+/// refused too, and the result says so).
+#[test]
+fn moves_between_domains_and_guests_are_transactional() {
+    let b = backend();
+    let hv = Hv::new(&b);
+    b.with_sim(|s| s.add_device(dev())).unwrap();
+    let guest_id = b.with_sim(|s| s.create_partition()).unwrap();
+    hv.create_domain(DeviceDomain::own_s2(6), CreateDomainFlags::default())
+        .unwrap();
+    let logical = LogicalId::from_bdf(0, PciRid::new(3, 0));
+    let guest = Placement::Guest {
+        partition: guest_id,
+        logical,
+    };
+    let at = |b: &HostBackend| b.with_sim(|s| s.attachment(dev()));
+    let in_guest = Some(Attachment::Partition {
+        partition: guest_id,
+        logical,
+    });
+    let fail = |code, times| {
+        b.with_sim(|s| {
+            s.set_fault(Some(Fault::fail(
+                code,
+                0,
+                times,
+                HvStatus::OPERATION_FAILED,
+                0,
+            )))
+        })
+    };
+    // Default -> guest refused: still in the default domain.
+    fail(CallCode::ATTACH_DEVICE, 1);
+    assert_eq!(
+        move_device(&hv, dev(), Placement::Domain(0), guest),
+        Err((errno::EIO, Placement::Domain(0)))
+    );
+    assert_eq!(at(&b), Some(Attachment::Domain(0)));
+    // Default -> 6 -> guest -> 6.
+    assert_eq!(
+        move_device(&hv, dev(), Placement::Domain(0), Placement::Domain(6)),
+        Ok(())
+    );
+    assert_eq!(move_device(&hv, dev(), Placement::Domain(6), guest), Ok(()));
+    assert_eq!(at(&b), in_guest);
+    assert_eq!(move_device(&hv, dev(), guest, Placement::Domain(6)), Ok(()));
+    assert_eq!(at(&b), Some(Attachment::Domain(6)));
+    // 6 -> guest refused: back in 6.
+    fail(CallCode::ATTACH_DEVICE, 1);
+    assert_eq!(
+        move_device(&hv, dev(), Placement::Domain(6), guest),
+        Err((errno::EIO, Placement::Domain(6)))
+    );
+    assert_eq!(at(&b), Some(Attachment::Domain(6)));
+    // Guest -> 6 refused: back in the guest.
+    assert_eq!(move_device(&hv, dev(), Placement::Domain(6), guest), Ok(()));
+    fail(CallCode::ATTACH_DEVICE_DOMAIN, 1);
+    assert_eq!(
+        move_device(&hv, dev(), guest, Placement::Domain(6)),
+        Err((errno::EIO, guest))
+    );
+    assert_eq!(at(&b), in_guest);
+    // Guest -> 6 with the re-attach refused too: detached, and the result says so.
+    b.with_sim(|s| {
+        // Every call after the detach: the attach, then the rollback.
+        s.set_fault(Some(Fault {
+            code: None,
+            skip: 1,
+            times: 2,
+            kind: FaultKind::Fail {
+                status: HvStatus::OPERATION_FAILED,
+                after_reps: 0,
+            },
+        }))
+    });
+    assert_eq!(
+        move_device(&hv, dev(), guest, Placement::Domain(6)),
+        Err((errno::EIO, Placement::Detached))
+    );
+    assert_eq!(at(&b), Some(Attachment::Detached));
+    // Detached -> guest -> detached; the guest can then go.
+    b.with_sim(|s| s.set_fault(None));
+    assert_eq!(move_device(&hv, dev(), Placement::Detached, guest), Ok(()));
+    assert_eq!(
+        b.with_sim(|s| s.destroy_partition(guest_id)),
+        Err(errno::EBUSY)
+    );
+    assert_eq!(move_device(&hv, dev(), guest, Placement::Detached), Ok(()));
+    assert_eq!(at(&b), Some(Attachment::Detached));
+    assert!(b.with_sim(|s| s.destroy_partition(guest_id)).is_ok());
+    assert_eq!(
+        move_device(&hv, dev(), Placement::Detached, Placement::Domain(0)),
+        Ok(())
     );
 }
 
