@@ -526,14 +526,17 @@ fn write_control(sim: &SimRef, r: &mut UserSliceReader) -> Result {
     r.read_slice(line)?;
     let cmd = Command::parse(line).map_err(boundary::kerr)?;
     if cmd == Command::Reset {
+        // Back to the boot state, PCI functions included.
+        let ids = pci_ids();
+        let mut sim = s.lock();
+        // Checked under the simulator's lock: a partition being created is counted before
+        // the simulator creates it (sim_mshv.c).
         // SAFETY: no preconditions.
         if unsafe { shim::mshv_hvcall_mshv_live() } != 0 {
             // The simulated /dev/mshv's partitions would vanish under their fds.
             return Err(EBUSY);
         }
-        // Back to the boot state, PCI functions included.
-        let ids = pci_ids();
-        return reboot(&mut s.lock(), &ids);
+        return reboot(&mut sim, &ids);
     }
     cmd.apply(&mut s.lock(), &mut give_back)
         .map_err(boundary::kerr)

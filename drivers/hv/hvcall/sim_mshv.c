@@ -29,6 +29,7 @@
 
 #include <linux/anon_inodes.h>
 #include <linux/atomic.h>
+#include <linux/bits.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
@@ -41,6 +42,13 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <uapi/linux/mshv.h>
+
+/*
+ * The largest region, in 4K pages (16 GiB): its page and PFN arrays stay
+ * small enough for kvmalloc, and the simulator maps it in one call.
+ * PAGE_SIZE is 4K (hvcall_shim.c asserts it), so pages are guest pages.
+ */
+#define SIM_MSHV_MAX_REGION_PAGES	BIT_ULL(22)
 
 /* A guest memory region, its user pages pinned for as long as it exists. */
 struct sim_mshv_region {
@@ -200,6 +208,10 @@ static long sim_mshv_create_device(struct sim_mshv_partition *pt,
 		ret = 0;
 		goto put_type;
 	}
+	if (!type->create || !type->release) {
+		ret = -EINVAL;
+		goto put_type;
+	}
 	dev = kzalloc_obj(*dev);
 	if (!dev) {
 		ret = -ENOMEM;
@@ -211,7 +223,10 @@ static long sim_mshv_create_device(struct sim_mshv_partition *pt,
 	dev->partition_ops = &sim_mshv_partition_ops;
 	dev->type = type;
 
-	mutex_lock(&pt->lock);
+	if (mutex_lock_killable(&pt->lock)) {
+		ret = -EINTR;
+		goto free_dev;
+	}
 	if (pt->device) {
 		mutex_unlock(&pt->lock);
 		ret = -EBUSY;
@@ -267,10 +282,11 @@ static long sim_mshv_region_map(struct sim_mshv_partition *pt,
 	u64 *pfns;
 	long ret;
 
-	rg->pages = kvmalloc_array(rg->nr_pages, sizeof(*rg->pages), GFP_KERNEL);
+	rg->pages = kvmalloc_array(rg->nr_pages, sizeof(*rg->pages),
+				   GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!rg->pages)
 		return -ENOMEM;
-	pfns = kvmalloc_array(rg->nr_pages, sizeof(*pfns), GFP_KERNEL);
+	pfns = kvmalloc_array(rg->nr_pages, sizeof(*pfns), GFP_KERNEL | __GFP_NOWARN);
 	if (!pfns) {
 		ret = -ENOMEM;
 		goto free_pages;
@@ -326,7 +342,11 @@ static long sim_mshv_set_memory(struct sim_mshv_partition *pt, void __user *uarg
 					       &writable);
 	if (ret)
 		return ret;
-	mutex_lock(&pt->lock);
+	if (nr_pages > SIM_MSHV_MAX_REGION_PAGES)
+		return -E2BIG;
+	/* Pinning may wait on user faults: let a fatal signal end the wait. */
+	if (mutex_lock_killable(&pt->lock))
+		return -EINTR;
 	if (unmap) {
 		ret = -ENOENT;
 		list_for_each_entry(rg, &pt->regions, node) {
@@ -383,7 +403,8 @@ static long sim_mshv_partition_ioctl(struct file *filp, unsigned int ioctl,
 		return sim_mshv_set_memory(pt, (void __user *)arg);
 	case MSHV_INITIALIZE_PARTITION:
 		/* As mshv_root: initializing twice is not an error. */
-		mutex_lock(&pt->lock);
+		if (mutex_lock_killable(&pt->lock))
+			return -EINTR;
 		pt->initialized = true;
 		mutex_unlock(&pt->lock);
 		return 0;
@@ -413,8 +434,15 @@ static long sim_mshv_create_partition(void __user *uarg)
 	pt = kzalloc_obj(*pt);
 	if (!pt)
 		return -ENOMEM;
+	/*
+	 * Counted before the simulator creates it: a simulator reset checks
+	 * the count under the simulator's lock, so it either sees this one or
+	 * runs wholly before the partition exists.
+	 */
+	atomic_inc(&sim_mshv_live);
 	ret = mshv_hvcall_rs_mshv_create(uarg, &pt->id);
 	if (ret) {
+		atomic_dec(&sim_mshv_live);
 		kfree(pt);
 		return ret;
 	}
@@ -423,7 +451,6 @@ static long sim_mshv_create_partition(void __user *uarg)
 	INIT_LIST_HEAD(&pt->regions);
 	/* Each partition holds the module: the simulator outlives it. */
 	__module_get(THIS_MODULE);
-	atomic_inc(&sim_mshv_live);
 	ret = anon_inode_getfd("mshv_partition", &sim_mshv_partition_fops, pt,
 			       O_RDWR | O_CLOEXEC);
 	if (ret < 0)

@@ -209,7 +209,7 @@ unsafe extern "C" fn mshv_vfio_rs_create(partition_id: u64, err: *mut c_int) -> 
     key as usize as *mut c_void
 }
 
-/// Frees a bridge, dropping every file reference it holds before it returns.
+/// Frees a bridge, dropping every file reference it holds (`fput`) before it returns.
 ///
 /// # Safety
 ///

@@ -24,7 +24,7 @@ bool mshv_vfio_file_is_vfio(struct file *file)
 
 /*
  * The bridge holds the partition through the provider's operations for its
- * whole life, so the partition outlives every VFIO file the bridge holds.
+ * whole life: the partition outlives the bridge's references to VFIO files.
  */
 static int mshv_vfio_create(struct mshv_device *dev)
 {

@@ -782,6 +782,8 @@ TEST_F(bridge, guest_memory_pinned_and_mapped)
 	EXPECT_EQ(-EINVAL, set_memory(pt, 0x300, ram + 32 * PG + 8, PG, WR));
 	EXPECT_EQ(-EINVAL, set_memory(pt, 0x300, ram + 32 * PG, PG, 1 << 3));
 	EXPECT_EQ(-EINVAL, set_memory(pt, ~0ull, ram + 32 * PG, 2 * PG, WR));
+	/* More than the simulated provider's limit of 2^22 pages (16 GiB). */
+	EXPECT_EQ(-E2BIG, set_memory(pt, 0x100000, ram, ((1ULL << 22) + 1) * PG, WR));
 	bad.rsvd[3] = 1;
 	bad.userspace_addr = (__u64)(uintptr_t)(ram + 32 * PG);
 	EXPECT_EQ(-1, ioctl(pt, MSHV_SET_GUEST_MEMORY, &bad));
