@@ -327,23 +327,33 @@ unsafe extern "C" fn mshv_hvcall_rs_mshv_map_guest(
     } else {
         MapFlags::READABLE
     };
-    let r = sim.lock().map_guest(
-        hvpt::abi::PartitionId(id),
-        gfn,
-        count,
-        &mut |k| {
-            usize::try_from(k)
-                .ok()
-                .and_then(|k| pfns.get(k))
-                .copied()
-                .unwrap_or(0)
-        },
-        flags,
-    );
-    match r {
-        Ok(()) => 0,
-        Err(e) => boundary::kerr(e).to_errno(),
+    // In chunks, each under the simulator's lock (interrupts off): a 16 GiB region would
+    // otherwise keep interrupts off for the whole walk. On a refusal the chunks mapped go.
+    const CHUNK: usize = 4096;
+    let pt = hvpt::abi::PartitionId(id);
+    let mut done = 0usize;
+    for chunk in pfns.chunks(CHUNK) {
+        let first = gfn.saturating_add(done as u64);
+        let r = sim.lock().map_guest(
+            pt,
+            first,
+            chunk.len() as u64,
+            &mut |k| {
+                usize::try_from(k)
+                    .ok()
+                    .and_then(|k| chunk.get(k))
+                    .copied()
+                    .unwrap_or(0)
+            },
+            flags,
+        );
+        if let Err(e) = r {
+            let _ = sim.lock().unmap_guest(pt, gfn, done as u64);
+            return boundary::kerr(e).to_errno();
+        }
+        done += chunk.len();
     }
+    0
 }
 
 /// Unmaps guest pages `gfn..gfn + count` of the simulator's partition `id` from its SLAT.
