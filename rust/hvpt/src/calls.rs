@@ -141,6 +141,25 @@ pub struct AttachDevice {
     pub pf_rid: u16,
 }
 
+impl AttachDevice {
+    /// ATTACH_DEVICE of `device` to `partition` under the logical id `logical`, as the driver
+    /// (and the seed series) issue it: `logical_id` set, VTL 0, no PCI capabilities, not a VF.
+    pub fn logical(partition: PartitionId, device: DeviceId, logical: LogicalId) -> Self {
+        Self {
+            partition,
+            device,
+            flags: AttachDeviceFlags {
+                logical_id: true,
+                ..AttachDeviceFlags::default()
+            },
+            vtl: 0,
+            logical,
+            pci_caps: 0,
+            pf_rid: 0,
+        }
+    }
+}
+
 /// One hypercall input, typed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Input {

@@ -18,7 +18,7 @@
 //! one requester id (behind a PCIe-to-PCI bridge) are one device to the hypervisor.
 
 use super::abi::{DeviceDomain, DeviceDomainId, PartitionId, HV_PAGE_SIZE};
-use super::calls::{AttachDevice, AttachDeviceFlags, MapFlags};
+use super::calls::{AttachDevice, MapFlags};
 use super::device_id::{DeviceId, LogicalId};
 use super::errno::{self, Errno};
 use super::layer::{Backend, Context, Hv};
@@ -432,18 +432,9 @@ fn enter<B: Backend>(hv: &Hv<'_, B>, device: DeviceId, to: Placement) -> Result<
         Placement::Domain(d) => hv.attach_domain(DeviceDomain::own_s2(d), device),
         // Only reached from a device that left a domain or a guest: it is detached already.
         Placement::Detached => Ok(()),
-        Placement::Guest { partition, logical } => hv.attach_device(AttachDevice {
-            partition,
-            device,
-            flags: AttachDeviceFlags {
-                logical_id: true,
-                ..AttachDeviceFlags::default()
-            },
-            vtl: 0,
-            logical,
-            pci_caps: 0,
-            pf_rid: 0,
-        }),
+        Placement::Guest { partition, logical } => {
+            hv.attach_device(AttachDevice::logical(partition, device, logical))
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 //! scenario starts from a fresh simulator and returns `Err` with the failed check's text.
 
 use super::abi::{CreateDomainFlags, DeviceDomain, PartitionId};
-use super::calls::{AttachDevice, AttachDeviceFlags, MapFlags};
+use super::calls::{AttachDevice, MapFlags};
 use super::device_id::{DeviceId, LogicalId, PciRid};
 use super::errno::{self, Errno};
 use super::hypercall::{CallCode, HvStatus};
@@ -453,22 +453,6 @@ pub fn strict_rejections<B: SimBackend>(b: &B) -> Outcome {
     Ok(())
 }
 
-/// ATTACH_DEVICE of `dev` to `guest` under the logical id `logical`, as the seed issues it.
-fn direct_attach_input(guest: PartitionId, dev: DeviceId, logical: LogicalId) -> AttachDevice {
-    AttachDevice {
-        partition: guest,
-        device: dev,
-        flags: AttachDeviceFlags {
-            logical_id: true,
-            ..AttachDeviceFlags::default()
-        },
-        vtl: 0,
-        logical,
-        pci_caps: 0,
-        pf_rid: 0,
-    }
-}
-
 /// A new device on bus `bus` (in the default domain) and a new guest partition.
 fn device_and_guest<B: SimBackend>(b: &B, bus: u8) -> Result<(DeviceId, PartitionId), Failure> {
     let dev = pci(bus);
@@ -487,7 +471,7 @@ pub fn direct_attach<B: SimBackend>(b: &B) -> Outcome {
     let hv = Hv::new(b);
     let (dev, guest) = device_and_guest(b, 4)?;
     let logical = LogicalId::from_bdf(0, PciRid::new(4, 0));
-    let a = direct_attach_input(guest, dev, logical);
+    let a = AttachDevice::logical(guest, dev, logical);
     let root_before = b.with_sim(|s| s.pool(PartitionId::SELF));
     check!(
         errno_of(hv.attach_device(AttachDevice {
@@ -543,7 +527,7 @@ pub fn guest_slat<B: SimBackend>(b: &B) -> Outcome {
     check!(b.with_sim(|s| s.device_translate(dev, 0x11_000)) == Some((0x11, rw)));
     let logical = LogicalId::from_bdf(0, PciRid::new(6, 0));
     check!(hv
-        .attach_device(direct_attach_input(guest, dev, logical))
+        .attach_device(AttachDevice::logical(guest, dev, logical))
         .is_ok());
     check!(b.with_sim(|s| s.device_translate(dev, 0x11_000)) == Some((0x700, rw)));
     check!(b.with_sim(|s| s.device_translate(dev, 0x13_000)).is_none());
@@ -597,7 +581,7 @@ fn l1vh_scenario<B: SimBackend>(b: &B) -> Outcome {
         });
     };
     let logical = LogicalId::from_bdf(0, PciRid::new(6, 0));
-    let a = direct_attach_input(guest, dev, logical);
+    let a = AttachDevice::logical(guest, dev, logical);
     check!(hv.attach_device(a).is_ok());
     check!(hv.detach_device(guest, logical).is_ok());
     check!(b.with_sim(|s| s.destroy_partition(guest)).is_ok());
