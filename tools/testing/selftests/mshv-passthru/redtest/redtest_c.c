@@ -8,6 +8,7 @@
 #include <linux/compiler.h>
 #include <asm/rwonce.h>
 #include <linux/delay.h>
+#include <linux/jiffies.h>
 #include <linux/preempt.h>
 #include <linux/printk.h>
 #include <linux/rcupdate.h>
@@ -53,12 +54,18 @@ unsigned long rcu_get_gp_seq(void);
  * grace period that is in progress, so with preemption off (no quiescent
  * state from this CPU) ask for a grace period and wait until one has
  * started after this point; it cannot end while this CPU spins. Then spin
- * @seconds, longer than rcu_cpu_stall_timeout (the plan boots with 3 s).
- * The grace-period kthread runs on the other CPU (the VM has 2).
+ * @seconds of jiffies. The detector counts jiffies too (in the tick, which
+ * keeps running here: interrupts stay on), and reports once
+ * rcu_cpu_stall_timeout (the plan boots with 3 s) plus RCU_STALL_DELAY_DELTA
+ * (5 s with CONFIG_PROVE_RCU, as in the test kernel) have passed since the
+ * grace period started, so @seconds must exceed 8 with a margin. mdelay()
+ * would count the TSC instead, which under a loaded TCG host runs ahead of
+ * the guest's ticks. The grace-period kthread runs on the other CPU (the VM
+ * has 2).
  */
 void mshv_pt_redtest_rcu_stall(unsigned int seconds)
 {
-	unsigned long seq0, seq;
+	unsigned long seq0, seq, end;
 	unsigned int i;
 
 	preempt_disable();
@@ -73,7 +80,8 @@ void mshv_pt_redtest_rcu_stall(unsigned int seconds)
 	}
 	if (i == 10000)
 		pr_err("mshv_pt_redtest: no RCU grace period started in 10 s\n");
-	for (i = 0; i < seconds * 1000; i++)
-		mdelay(1);
+	end = jiffies + (unsigned long)seconds * HZ;
+	while (time_before(jiffies, end))
+		cpu_relax();
 	preempt_enable();
 }

@@ -14,7 +14,7 @@
 //! | 3    | KASAN out-of-bounds write                                 |
 //! | 4    | UBSAN array index out of bounds                           |
 //! | 5    | lockdep: AB-BA lock order                                 |
-//! | 7    | an RCU stall (8 s with preemption off)                    |
+//! | 7    | an RCU stall (12 s with preemption off)                   |
 //! | 8    | fail to load (`-EINVAL` from init)                        |
 //!
 //! Leaks are provoked with the kernel's own `samples/kmemleak/kmemleak-test.c` instead: kmemleak
@@ -87,8 +87,10 @@ impl kernel::Module for RedTest {
             // SAFETY: no preconditions.
             4 => unsafe { c::mshv_pt_redtest_ubsan() },
             5 => lock_inversion()?,
+            // 12 s of jiffies: the detector reports after 3 s (the plan's
+            // timeout) + 5 s (CONFIG_PROVE_RCU's delay), see the helper.
             // SAFETY: no preconditions; it spins with preemption disabled.
-            7 => unsafe { c::mshv_pt_redtest_rcu_stall(8) },
+            7 => unsafe { c::mshv_pt_redtest_rcu_stall(12) },
             8 => return Err(EINVAL),
             _ => {}
         }
