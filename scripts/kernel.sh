@@ -30,17 +30,42 @@ frags=("$TOP/configs/base.config" "$TOP/configs/$flavour.config")
 patches=("$TOP"/patches/linux-7.3/*.patch)
 [[ -e ${patches[0]} ]] || patches=()
 
-# Fixes the project carries on top of Debian's source (see patches/README).
-# Applied in place, idempotently: a patch whose reverse applies is already in.
+# Fixes the project carries on top of Debian's source (see patches/README),
+# applied in place to the one source tree that every flavour builds from.
+# The stack applied is recorded ($KSRC/.mshv-patches, with copies of the
+# patches in .mshv-patches.d): when it differs from patches/, the recorded
+# stack is taken off newest first and the current one applied in order.
+# Patches are stacked (a later one may change lines an earlier one added),
+# so no patch is ever checked on its own against a tree that has later ones.
+# A tree patched before the record existed has some prefix of a stack
+# applied: it is taken off newest first, each patch whose reverse applies.
 apply_patches() {
-	local p
+	local rec=$KSRC/.mshv-patches want p
+	want=$(for p in "${patches[@]}"; do
+		printf '%s %s\n' "$(sha256sum <"$p" | cut -c1-16)" "$(basename "$p")"
+	done)
+	[[ -f $rec && $(cat "$rec") == "$want" ]] && return
+	if [[ -d $rec.d ]]; then
+		for p in $(find "$rec.d" -name '*.patch' | sort -r); do
+			patch -d "$KSRC" -p1 -R -s -f <"$p" >/dev/null ||
+				die "kernel source: cannot take off $(basename "$p"); unpack it again (rm $MSHV_CACHE/src/.unpacked; scripts/setup.sh)"
+			log "kernel source: took off $(basename "$p")"
+		done
+	elif [[ ! -f $rec ]]; then
+		for p in $(printf '%s\n' "${patches[@]}" | sort -r); do
+			patch -d "$KSRC" -p1 -R -s -f --dry-run <"$p" >/dev/null 2>&1 || continue
+			patch -d "$KSRC" -p1 -R -s -f <"$p" >/dev/null
+			log "kernel source: took off $(basename "$p") (applied before the record)"
+		done
+	fi
+	rm -rf "$rec" "$rec.d"
+	mkdir -p "$rec.d"
 	for p in "${patches[@]}"; do
-		if patch -d "$KSRC" -p1 -R -s -f --dry-run <"$p" >/dev/null 2>&1; then
-			continue
-		fi
 		patch -d "$KSRC" -p1 -s -N <"$p" || die "patch does not apply: $p"
+		cp "$p" "$rec.d/"
 		log "kernel source: applied $(basename "$p")"
 	done
+	printf '%s\n' "$want" >"$rec"
 }
 
 kernel_key() {

@@ -74,5 +74,7 @@ awk '
 			printf "dma-api %s %s without the simulated hypervisor: map %.2f us, unmap %.2f us (identity %.1f / %.1f us)\n",
 				p[2], p[3], map[k] - smap[k], unmap[k] - sunmap[k], map[r], unmap[r] }
 	}' "${logs[@]}" | sort
+# Direct attach: the benchmark computes its ratios itself (both modes, one run).
+grep -h '^bench direct-attach [0-9]* GiB ratio' "${logs[@]}" | sed 's/^bench //'
 python3 "$TOP/scripts/vm/collect.py" "$out" | tail -n 1
 python3 "$TOP/scripts/vm/collect.py" "$out/intel" | tail -n 1

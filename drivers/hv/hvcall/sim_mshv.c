@@ -13,6 +13,10 @@
  *                  MSHV_SET_GUEST_MEMORY (every region pinned and mapped in
  *                  the simulated partition's SLAT when it is created)
  *   device fd      MSHV_SET_DEVICE_ATTR and the "has" attribute ioctls
+ *   partition ops  get/put/id, and for direct attach owner, pin_guest/
+ *                  unpin_guest (unmapping guest RAM -EBUSY while pinned) and
+ *                  guest_page
+ *                  (patches/linux-7.3/0003)
  *
  * Every other ioctl is -ENOTTY. MSHV_CREATE_DEVICE and the device fd follow
  * the mshv_root patch line by line, so the bridge runs the same way under
@@ -40,6 +44,7 @@
 #include <linux/mutex.h>
 #include <linux/refcount.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/uaccess.h>
 #include <uapi/linux/mshv.h>
 
@@ -56,6 +61,7 @@ struct sim_mshv_region {
 	u64 gfn;
 	u64 nr_pages;
 	u64 uaddr;
+	bool writable;
 	struct page **pages;
 };
 
@@ -63,13 +69,17 @@ struct sim_mshv_partition {
 	refcount_t ref;
 	/* The simulated hypervisor's partition id. */
 	u64 id;
-	/* Protects @initialized, @device and @regions. */
+	/* Protects @initialized, @device, @pinned and changes to @regions. */
 	struct mutex lock;
 	bool initialized;
 	/* The one device on this partition (the bridge), or NULL. */
 	struct mshv_device *device;
-	/* Guest memory (struct sim_mshv_region). */
+	/* pin_guest() calls not undone: unmapping guest RAM is refused. */
+	unsigned int pinned;
+	/* Guest memory (struct sim_mshv_region); read under either lock. */
 	struct list_head regions;
+	/* Taken inside @lock to change @regions; alone by guest_page(). */
+	spinlock_t regions_lock;
 };
 
 /* Partitions alive (their fds, or devices that hold them). */
@@ -130,10 +140,55 @@ static u64 sim_mshv_partition_id(void *partition)
 	return ((struct sim_mshv_partition *)partition)->id;
 }
 
+/* Every region is pinned from its creation: only count, for the unmap rule. */
+static int sim_mshv_partition_pin_guest(void *partition)
+{
+	struct sim_mshv_partition *pt = partition;
+
+	mutex_lock(&pt->lock);
+	pt->pinned++;
+	mutex_unlock(&pt->lock);
+	return 0;
+}
+
+static void sim_mshv_partition_unpin_guest(void *partition)
+{
+	struct sim_mshv_partition *pt = partition;
+
+	mutex_lock(&pt->lock);
+	if (!WARN_ON_ONCE(!pt->pinned))
+		pt->pinned--;
+	mutex_unlock(&pt->lock);
+}
+
+static int sim_mshv_partition_guest_page(void *partition, u64 gfn, u64 *pfn,
+					 bool *writable)
+{
+	struct sim_mshv_partition *pt = partition;
+	struct sim_mshv_region *rg;
+	int ret = -ENOENT;
+
+	spin_lock(&pt->regions_lock);
+	list_for_each_entry(rg, &pt->regions, node) {
+		if (gfn < rg->gfn || gfn - rg->gfn >= rg->nr_pages)
+			continue;
+		*pfn = page_to_pfn(rg->pages[gfn - rg->gfn]);
+		*writable = rg->writable;
+		ret = 0;
+		break;
+	}
+	spin_unlock(&pt->regions_lock);
+	return ret;
+}
+
 static const struct mshv_partition_ops sim_mshv_partition_ops = {
+	.owner = THIS_MODULE,
 	.get = sim_mshv_partition_get,
 	.put = sim_mshv_partition_put,
 	.id = sim_mshv_partition_id,
+	.pin_guest = sim_mshv_partition_pin_guest,
+	.unpin_guest = sim_mshv_partition_unpin_guest,
+	.guest_page = sim_mshv_partition_guest_page,
 };
 
 static long sim_mshv_device_ioctl(struct file *filp, unsigned int ioctl,
@@ -348,6 +403,10 @@ static long sim_mshv_set_memory(struct sim_mshv_partition *pt, void __user *uarg
 	if (mutex_lock_killable(&pt->lock))
 		return -EINTR;
 	if (unmap) {
+		/* As the mshv_root patch: a direct-attached device may use it. */
+		ret = -EBUSY;
+		if (pt->pinned)
+			goto unlock;
 		ret = -ENOENT;
 		list_for_each_entry(rg, &pt->regions, node) {
 			if (gfn < rg->gfn || gfn >= rg->gfn + rg->nr_pages)
@@ -358,13 +417,14 @@ static long sim_mshv_set_memory(struct sim_mshv_partition *pt, void __user *uarg
 				break;
 			}
 			mshv_hvcall_rs_mshv_unmap_guest(pt->id, gfn, nr_pages);
+			spin_lock(&pt->regions_lock);
 			list_del(&rg->node);
+			spin_unlock(&pt->regions_lock);
 			sim_mshv_region_free(rg);
 			ret = 0;
 			break;
 		}
-		mutex_unlock(&pt->lock);
-		return ret;
+		goto unlock;
 	}
 	ret = -EEXIST;
 	list_for_each_entry(rg, &pt->regions, node)
@@ -380,12 +440,15 @@ static long sim_mshv_set_memory(struct sim_mshv_partition *pt, void __user *uarg
 	rg->gfn = gfn;
 	rg->nr_pages = nr_pages;
 	rg->uaddr = mem.userspace_addr;
+	rg->writable = writable;
 	ret = sim_mshv_region_map(pt, rg, writable);
 	if (ret) {
 		kfree(rg);
 		goto unlock;
 	}
+	spin_lock(&pt->regions_lock);
 	list_add_tail(&rg->node, &pt->regions);
+	spin_unlock(&pt->regions_lock);
 unlock:
 	mutex_unlock(&pt->lock);
 	return ret;
@@ -449,6 +512,7 @@ static long sim_mshv_create_partition(void __user *uarg)
 	refcount_set(&pt->ref, 1);
 	mutex_init(&pt->lock);
 	INIT_LIST_HEAD(&pt->regions);
+	spin_lock_init(&pt->regions_lock);
 	/* Each partition holds the module: the simulator outlives it. */
 	__module_get(THIS_MODULE);
 	ret = anon_inode_getfd("mshv_partition", &sim_mshv_partition_fops, pt,

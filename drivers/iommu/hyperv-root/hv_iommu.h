@@ -43,6 +43,18 @@ u64 hvir_rs_iova_to_phys(void *rs, u64 iova);
  * identity and blocked) from the core's old domain (state @old_rs, likewise).
  */
 int hvir_rs_attach(u64 devid, u32 to, void *to_rs, void *old_rs);
+/*
+ * Direct attach (hvir_attach_guest()): moves hypervisor device @devid from
+ * the paging domain it is in into the guest @partition (@ops: the provider's
+ * struct mshv_partition_ops, hypervisor id @partition_id) if every page the
+ * domain maps agrees with guest memory. 0: moved, the driver keeps the
+ * caller's partition reference and pin; 1: in that guest already, the caller
+ * keeps them; -errno: nothing changed (-EINVAL: in no paging domain).
+ */
+int hvir_rs_attach_guest(u64 devid, void *partition, const void *ops,
+			 u64 partition_id);
+/* Moves @devid from guest @partition back to its home domain; -ENOENT: not there. */
+int hvir_rs_detach_guest(u64 devid, void *partition);
 /* Adds a claimed function's hypervisor device (or a user of it). */
 int hvir_rs_device_add(u64 devid);
 /* Drops a user of a hypervisor device. */
@@ -67,6 +79,17 @@ bool hvir_rs_skip(const char *list, u16 segment, u8 bus, u8 devfn);
  */
 struct iommu_pages_list;
 void iommu_put_pages_list(struct iommu_pages_list *list);
+
+/*
+ * struct mshv_partition_ops' guest_page(), and unpin_guest(), put() and the
+ * provider module's reference, for the Rust side (which cannot name the
+ * provider's types).
+ */
+int hvir_guest_page(void *partition, const void *ops, u64 gfn, u64 *pfn,
+		    bool *writable);
+void hvir_guest_release(void *partition, const void *ops);
+/* cond_resched(), for long walks. */
+void hvir_cond_resched(void);
 
 int hvir_register(void);
 /* -EBUSY while a claimed device is in use; else unregisters (idempotent). */

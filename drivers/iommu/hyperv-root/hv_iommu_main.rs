@@ -17,7 +17,7 @@
 
 use core::ffi::{c_int, c_void, CStr};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use kernel::ffi::c_char;
 
@@ -35,10 +35,12 @@ pub mod hvpt;
 pub mod boundary;
 
 use boundary::HvBackend;
+use hvpt::abi::PartitionId;
 use hvpt::abi::{CreateDomainFlags, DeviceDomain};
+use hvpt::direct::{Mismatch, Run};
 use hvpt::iommu::{
-    attach_device, devices_in_use, fence_domain, DeviceEntry, DeviceTable, DomainState,
-    PagingDomain, Placement, RequestCounts, Shadow, Stranded,
+    attach_device, attach_guest, devices_in_use, fence_domain, DeviceEntry, DeviceTable,
+    DomainState, PagingDomain, Placement, RequestCounts, Shadow, Stranded, IOMMU_WRITE,
 };
 use hvpt::layer::{Backend, Context, Hv};
 
@@ -78,6 +80,15 @@ mod shim {
         pub(super) fn hvir_shadow_iova_to_phys(shadow: *mut c_void, iova: u64) -> u64;
         #[cfg(CONFIG_KUNIT)]
         pub(super) fn hvir_kunit_check_device_info() -> c_int;
+        pub(super) fn hvir_guest_page(
+            partition: *mut c_void,
+            ops: *const c_void,
+            gfn: u64,
+            pfn: *mut u64,
+            writable: *mut bool,
+        ) -> c_int;
+        pub(super) fn hvir_guest_release(partition: *mut c_void, ops: *const c_void);
+        pub(super) fn hvir_cond_resched();
     }
 }
 
@@ -98,6 +109,146 @@ kernel::sync::global_lock! {
 kernel::sync::global_lock! {
     // SAFETY: initialized in `HvIommu::init` before the IOMMU registers, so before first use.
     unsafe(uninit) static QUARANTINE: Mutex<KVec<Pin<KBox<Domain>>>> = KVec::new();
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: initialized in `HvIommu::init` before the IOMMU registers, so before first use.
+    unsafe(uninit) static HOLDS: Mutex<Guests> = Guests {
+        holds: KVec::new(),
+        domains: KVec::new(),
+    };
+}
+
+/// What direct attach keeps under [`HOLDS`]' lock: the holds, and the live paging domains by
+/// id, so that a device's home is found from the hypervisor's placement of the device (the
+/// device table) rather than from the IOMMU core's domain pointer, which the core may free
+/// meanwhile.
+struct Guests {
+    holds: KVec<Hold>,
+    domains: KVec<LiveDomain>,
+}
+
+/// A paging domain between `hvir_rs_domain_new` and `hvir_rs_domain_free`.
+///
+/// # Invariants
+///
+/// `d` is live while this is in [`Guests::domains`]: the free removes it first.
+struct LiveDomain {
+    id: u32,
+    d: NonNull<Domain>,
+}
+
+// SAFETY: only used under `HOLDS`' lock; a domain's state may be used from any thread.
+unsafe impl Send for LiveDomain {}
+
+/// A hypervisor device the driver attached directly to a guest partition (on request of the
+/// mshv-vfio bridge, `hvir_attach_guest()`): the partition reference and the pin of its guest
+/// RAM that the driver holds for as long as the device is there, and the paging domain the
+/// IOMMU core has the device in (its *home*: where it goes back to).
+///
+/// [`HOLDS`]' lock serializes every move of a device into or out of a guest with the IOMMU
+/// core's attaches, and with maps into a home domain (see [`Domain`]). Lock order: the IOMMU
+/// group mutex or the bridge's lock, then [`HOLDS`], then the provider's partition lock.
+///
+/// # Invariants
+///
+/// A hold exists while the device table places `devid` in guest `partition_id`, and also
+/// after the device's entry left the table while it was there (it may still be attached).
+/// The provider's module (`owner`) and `partition` are referenced (`get`) and the guest pinned
+/// (`pin_guest`), all dropped by `hvir_guest_release()` when the hold goes. `home` is a live
+/// paging domain whose `guests` counts this hold: the core frees a domain after moving its
+/// devices elsewhere, which drops their holds first, and a domain freed while a hold still
+/// counts it (the hypervisor refused the move) is kept, never freed.
+struct Hold {
+    devid: u64,
+    home: NonNull<Domain>,
+    partition: NonNull<c_void>,
+    ops: NonNull<c_void>,
+    partition_id: u64,
+}
+
+// SAFETY: the pointers are only used under `HOLDS`' lock, and what they point to (a domain, a
+// provider's partition and its static operations) may be used from any thread.
+unsafe impl Send for Hold {}
+
+impl Hold {
+    fn home(&self) -> &Domain {
+        // SAFETY: by the type invariant the domain is live.
+        unsafe { self.home.as_ref() }
+    }
+
+    /// The host page behind guest page `gfn`, and whether the guest may write it.
+    fn guest_page(&self, gfn: u64) -> Option<(u64, bool)> {
+        let (mut pfn, mut w) = (0u64, false);
+        // SAFETY: by the type invariant the partition is referenced and `ops` are its
+        // provider's operations; the out-pointers are valid locals.
+        let r = unsafe {
+            shim::hvir_guest_page(
+                self.partition.as_ptr(),
+                self.ops.as_ptr(),
+                gfn,
+                &mut pfn,
+                &mut w,
+            )
+        };
+        (r == 0).then_some((pfn, w))
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.home().guests.fetch_sub(1, Ordering::SeqCst);
+        // SAFETY: by the type invariant the hold owns one reference and one pin of the
+        // partition; this gives them back, once.
+        unsafe { shim::hvir_guest_release(self.partition.as_ptr(), self.ops.as_ptr()) };
+    }
+}
+
+/// Why direct attach is refused, for the log.
+fn explain(m: Mismatch) -> (u64, &'static str) {
+    match m {
+        Mismatch::NotGuestMemory { iova_page } => (iova_page, "is not guest memory"),
+        Mismatch::OtherPage { iova_page, .. } => (iova_page, "is another host page in the guest"),
+        Mismatch::Access { iova_page } => (iova_page, "has other access in the guest"),
+        Mismatch::Overflow => (0, "wraps"),
+    }
+}
+
+/// Drops the holds of devices the table places outside their guest (a move took them out, or a
+/// failed rollback detached them). A hold whose device left the table (its last function was
+/// removed while it was in a guest) stays: the device may still be attached, and the partition
+/// must not go under it; the module then stays in use ([`hvir_rs_in_use`]).
+fn drop_stale_holds(holds: &mut KVec<Hold>) {
+    let mut i = 0;
+    while let Some(h) = holds.get(i) {
+        let (devid, pid) = (h.devid, h.partition_id);
+        let still = Devices.with(|devs| {
+            devs.iter().find(|e| e.id == devid).is_none_or(
+                |e| matches!(e.placement, Placement::Guest { partition, .. } if partition.0 == pid),
+            )
+        });
+        if still {
+            i += 1;
+        } else {
+            // Removing an existing index cannot fail; the hold's drop releases the guest.
+            drop(holds.remove(i));
+        }
+    }
+}
+
+/// Moves the device of `holds[i]` back to its home domain and drops its hold if it left the
+/// guest. Returns the move's result.
+fn return_home(holds: &mut KVec<Hold>, i: usize) -> Result<(), hvpt::errno::Errno> {
+    let Some(h) = holds.get(i) else {
+        return Ok(());
+    };
+    let (devid, home) = (h.devid, h.home().id);
+    let home_broken = h.home().broken.load(Ordering::Acquire);
+    let r = attach_device(&Hv::new(&HvBackend), &Devices, devid, home, &|_| {
+        home_broken
+    });
+    drop_stale_holds(holds);
+    r
 }
 
 /// The hypervisor devices of the claimed PCI functions, one entry per device id (functions that
@@ -244,6 +395,12 @@ impl Shadow for GenericShadow {
 
 /// A paging domain's state: its shadow, the ranges a refusal stranded in the hypervisor
 /// (behind an IRQ-safe spinlock: unmap runs in any context), and whether it is broken.
+///
+/// Direct attach adds three counters. `guests` counts the domain's devices that are attached to
+/// a guest partition instead (see [`Hold`]); `in_flight` counts maps that run without
+/// [`HOLDS`]' lock, which they may only do while `guests` is 0; `read_only` is set by the first
+/// read-only map and never cleared (the shadow does not keep the access per page), and keeps
+/// the domain's devices out of guests, where a device could write every guest page.
 #[pin_data]
 struct Domain {
     shadow: GenericShadow,
@@ -251,6 +408,14 @@ struct Domain {
     stranded: SpinLockIrq<Stranded>,
     broken: AtomicBool,
     id: u32,
+    guests: AtomicU32,
+    in_flight: AtomicU32,
+    read_only: AtomicBool,
+    /// Held by unmaps (which free shadow tables) and, page by page, by a direct-attach check
+    /// that walks the whole shadow; not by `iova_to_phys`, whose callers never race with an
+    /// unmap of the same range.
+    #[pin]
+    walk: SpinLockIrq<()>,
 }
 
 impl Domain {
@@ -262,6 +427,10 @@ impl Domain {
                 stranded <- new_spinlock_irq!(Stranded::new()),
                 broken: AtomicBool::new(false),
                 id,
+                guests: AtomicU32::new(0),
+                in_flight: AtomicU32::new(0),
+                read_only: AtomicBool::new(false),
+                walk <- new_spinlock_irq!(()),
             }),
             GFP_KERNEL,
         )
@@ -402,14 +571,26 @@ unsafe extern "C" fn hvir_rs_domain_new(id: *mut u32, err: *mut c_int) -> *mut c
             }
         }
     };
+    let new_id = domain.id;
+    // SAFETY: the state is never moved out of the box; `hvir_rs_domain_free` turns the pointer
+    // back into the pinned box.
+    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(domain) });
+    // INVARIANT: listed until `hvir_rs_domain_free` removes it, before it frees the state.
+    let live = LiveDomain {
+        id: new_id,
+        // SAFETY: `KBox::into_raw` never returns NULL.
+        d: unsafe { NonNull::new_unchecked(raw) },
+    };
+    if HOLDS.lock().domains.push(live, GFP_KERNEL).is_err() {
+        // SAFETY: `raw` came from `KBox::into_raw` above and is used no more.
+        unsafe { hvir_rs_domain_free(raw.cast()) };
+        return fail(ENOMEM.to_errno());
+    }
     LIVE_DOMAINS.fetch_add(1, Ordering::Relaxed);
     // Quarantined domains get another chance; their ids were kept out of this allocation.
     retry_quarantine();
     // SAFETY: by the function's safety requirements.
-    unsafe { *id = domain.id };
-    // SAFETY: the state is never moved out of the box; `hvir_rs_domain_free` turns the pointer
-    // back into the pinned box.
-    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(domain) });
+    unsafe { *id = new_id };
     raw.cast::<c_void>()
 }
 
@@ -432,9 +613,29 @@ unsafe fn domain<'a>(rs: *mut c_void) -> &'a Domain {
 /// `rs` must come from `hvir_rs_domain_new`; it is not used again. No device is attached.
 #[no_mangle]
 unsafe extern "C" fn hvir_rs_domain_free(rs: *mut c_void) {
+    {
+        let mut g = HOLDS.lock();
+        if let Some(i) = g.domains.iter().position(|l| l.d.as_ptr() == rs.cast()) {
+            // An existing index: cannot fail.
+            let _ = g.domains.remove(i);
+        }
+    }
     // SAFETY: `rs` came from `KBox::into_raw` in `hvir_rs_domain_new` and is taken back once;
     // the state was pinned there and stays pinned.
     let d = unsafe { Pin::new_unchecked(KBox::from_raw(rs.cast::<Domain>())) };
+    if d.guests.load(Ordering::SeqCst) != 0 {
+        // A device is still in a guest with this as its home: the hypervisor refused to detach
+        // it when the core moved it away, and the core freed the domain anyway. Its hold points
+        // here, so the state, the hypervisor domain and the id stay (leaked) for the device to
+        // come back to.
+        pr_err!(
+            "domain {}: freed while a device is still in a guest; kept\n",
+            d.id
+        );
+        // SAFETY: the state stays pinned: it is leaked, never moved or freed.
+        let _ = KBox::into_raw(unsafe { Pin::into_inner_unchecked(d) });
+        return;
+    }
     if teardown(&d) {
         id_free(d.id);
         return;
@@ -477,7 +678,41 @@ unsafe extern "C" fn hvir_rs_map(
     else {
         return EOVERFLOW.to_errno();
     };
-    let r = PagingDomain::new(d.id, d).map(&Hv::new(&HvBackend), iova, paddr, pages, prot, gfp);
+    if prot & IOMMU_WRITE == 0 {
+        d.read_only.store(true, Ordering::SeqCst);
+    }
+    let map =
+        || PagingDomain::new(d.id, d).map(&Hv::new(&HvBackend), iova, paddr, pages, prot, gfp);
+    // Pairs with `hvir_rs_attach_guest`: either this map sees `guests` set and takes the lock,
+    // or the attach sees it in flight and waits for it before it reads the shadow.
+    d.in_flight.fetch_add(1, Ordering::SeqCst);
+    let r = if d.guests.load(Ordering::SeqCst) == 0 {
+        let r = map();
+        d.in_flight.fetch_sub(1, Ordering::SeqCst);
+        r
+    } else {
+        d.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !gfp.blocking {
+            // Checking a device in a guest needs the lock; VFIO and iommufd map with GFP_KERNEL.
+            return EAGAIN.to_errno();
+        }
+        let mut g = HOLDS.lock();
+        let r = map();
+        let run = Run {
+            iova_page: iova / PAGE,
+            pfn: paddr / PAGE,
+            pages,
+            writable: prot & IOMMU_WRITE != 0,
+        };
+        match r {
+            Ok(()) => recheck(&mut g.holds, d, run).inspect_err(|_| {
+                // A device in a guest would not reach what was mapped: undo the map.
+                let _g = d.walk.lock();
+                PagingDomain::new(d.id, d).unmap(&Hv::new(&HvBackend), iova, pages);
+            }),
+            Err(e) => Err(e),
+        }
+    };
     if gfp.blocking {
         // Top the unmap reserve up while we may sleep.
         HvBackend.refill_reserve(Context::Sleepable);
@@ -493,6 +728,47 @@ unsafe extern "C" fn hvir_rs_map(
     }
 }
 
+/// After a map into `home`, whose devices may be in guests: each such device whose guest
+/// disagrees with the new run goes back to `home` (device-domain translation), with the reason
+/// in the log. `EIO` if one could not leave its guest (it would reach the guest's page, not the
+/// one mapped): the caller then undoes the map.
+fn recheck(holds: &mut KVec<Hold>, home: &Domain, run: Run) -> Result<(), hvpt::errno::Errno> {
+    let mut ret = Ok(());
+    let mut i = 0;
+    while let Some(h) = holds.get(i) {
+        if !core::ptr::eq(h.home.as_ptr(), home) {
+            i += 1;
+            continue;
+        }
+        let Err(m) = hvpt::direct::check([run], &mut |gfn| h.guest_page(gfn)) else {
+            i += 1;
+            continue;
+        };
+        let (page, why) = explain(m);
+        let (devid, pid) = (h.devid, h.partition_id);
+        let r = return_home(holds, i);
+        pr_info!(
+            "device {:#x}: back from partition {} to domain {}: IOVA {:#x} {} ({})\n",
+            devid,
+            pid,
+            home.id,
+            page.saturating_mul(PAGE),
+            why,
+            match r {
+                Ok(()) => 0,
+                Err(e) => -e.0,
+            }
+        );
+        // If the device is still in its guest its hold is still at `i`: skip it. Otherwise the
+        // hold is gone and `i` is the next one.
+        if holds.get(i).is_some_and(|h| h.devid == devid) {
+            ret = Err(hvpt::errno::EIO);
+            i += 1;
+        }
+    }
+    ret
+}
+
 /// Unmaps the mapped run of up to `pages` pages from `iova`; returns its length. Never fails
 /// and never allocates (see [`PagingDomain::unmap`]).
 ///
@@ -503,7 +779,12 @@ unsafe extern "C" fn hvir_rs_map(
 unsafe extern "C" fn hvir_rs_unmap(rs: *mut c_void, iova: u64, pages: u64) -> u64 {
     // SAFETY: by the function's safety requirements.
     let d = unsafe { domain(rs) };
-    let n = PagingDomain::new(d.id, d).unmap(&Hv::new(&HvBackend), iova, pages);
+    // Against a direct-attach check walking the whole shadow (`guest_check`): the tables this
+    // frees are not read meanwhile.
+    let n = {
+        let _g = d.walk.lock();
+        PagingDomain::new(d.id, d).unmap(&Hv::new(&HvBackend), iova, pages)
+    };
     UNMAP_REQUESTS.record_unmap(n);
     n
 }
@@ -548,13 +829,200 @@ unsafe extern "C" fn hvir_rs_attach(
 ) -> c_int {
     // SAFETY: by the function's safety requirements.
     let broken = |d: u32| unsafe { is_broken(to_rs, d) || is_broken(old_rs, d) };
-    match attach_device(&Hv::new(&HvBackend), &Devices, devid, to, &broken) {
+    let mut g = HOLDS.lock();
+    let r = attach_device(&Hv::new(&HvBackend), &Devices, devid, to, &broken);
+    // A device that was in a guest left it (or was detached by a failed rollback).
+    drop_stale_holds(&mut g.holds);
+    drop(g);
+    match r {
         Ok(()) => 0,
         Err(e) => {
             pr_err!(
                 "device {:#x}: attach to domain {} failed: {}\n",
                 devid,
                 to,
+                -e.0
+            );
+            neg(e)
+        }
+    }
+}
+
+/// The most IOVA pages a direct-attach check walks (the window from the lowest to the highest
+/// page the domain ever mapped): 1 TiB. A sparser domain is refused (`EXDEV`).
+const CHECK_WINDOW_PAGES: u64 = 1 << 28;
+
+/// Checks every page `d` maps against the guest behind `hold` ([`hvpt::direct::check`]): the
+/// pages checked, or why not. Walks the shadow's window page by page, each lookup under the
+/// domain's `walk` lock (an unmap may free tables meanwhile; what it unmaps needs no check),
+/// rescheduling now and then. Maps are held off by the caller (`guests` set, `in_flight` 0,
+/// [`HOLDS`] held), so nothing is mapped behind the walk.
+fn guest_check(d: &Domain, hold: &Hold) -> Result<u64, (u64, &'static str)> {
+    if d.read_only.load(Ordering::SeqCst) {
+        return Err((0, "it has read-only mappings"));
+    }
+    let sh = &d.shadow;
+    let (lo, hi) = (sh.lo.load(Ordering::Relaxed), sh.hi.load(Ordering::Relaxed));
+    if sh.recorded() == 0 || hi <= lo {
+        return Ok(0);
+    }
+    if hi - lo > CHECK_WINDOW_PAGES {
+        return Err((lo, "starts a mapping too sparse to check"));
+    }
+    let mut checked = 0u64;
+    for page in lo..hi {
+        if page % 4096 == 0 {
+            // SAFETY: no preconditions; process context (the caller holds a mutex).
+            unsafe { shim::hvir_cond_resched() };
+        }
+        let frame = {
+            let _g = d.walk.lock();
+            sh.frame(page)
+        };
+        let Some(pfn) = frame else { continue };
+        let run = Run {
+            iova_page: page,
+            pfn,
+            pages: 1,
+            writable: true,
+        };
+        checked += hvpt::direct::check([run], &mut |gfn| hold.guest_page(gfn)).map_err(explain)?;
+    }
+    // Unmaps during the walk lower the count; nothing raises it.
+    if checked < sh.recorded() {
+        return Err((lo, "starts a mapping the walk did not see whole"));
+    }
+    Ok(checked)
+}
+
+/// Attaches hypervisor device `devid` directly to the guest partition `partition` (provider
+/// operations `ops`, hypervisor id `partition_id`), out of the paging domain the hypervisor has
+/// it in (its home), if every page that domain maps agrees with the guest's memory
+/// (`hvir_attach_guest()` in `hyperv_iommu_root.h`).
+///
+/// Returns 0 when the device moved and the driver now holds the caller's partition reference
+/// and pin; 1 when it was in that guest already (another function with its id moved it; the
+/// caller keeps both); otherwise a negative errno and nothing changed: `EXDEV` (the mapping
+/// disagrees, logged with the first page), `EACCES` (read-only mappings), `EINVAL` (in no
+/// paging domain), `EBUSY` (being moved, or in another guest).
+///
+/// # Safety
+///
+/// `partition` referenced and pinned by the caller through `ops`, its provider's operations.
+#[no_mangle]
+unsafe extern "C" fn hvir_rs_attach_guest(
+    devid: u64,
+    partition: *mut c_void,
+    ops: *const c_void,
+    partition_id: u64,
+) -> c_int {
+    let (Some(partition), Some(ops)) = (NonNull::new(partition), NonNull::new(ops.cast_mut()))
+    else {
+        return EINVAL.to_errno();
+    };
+    let mut g = HOLDS.lock();
+    if let Some(h) = g.holds.iter().find(|h| h.devid == devid) {
+        return if h.partition_id == partition_id {
+            1
+        } else {
+            EBUSY.to_errno()
+        };
+    }
+    let placed = Devices.with(|devs| devs.iter().find(|e| e.id == devid).map(|e| e.placement));
+    let Some(home) = (match placed {
+        Some(Placement::Domain(id)) => g.domains.iter().find(|l| l.id == id).map(|l| l.d),
+        _ => None,
+    }) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: `home` is in the live domains under the lock we hold (type invariant).
+    let d = unsafe { home.as_ref() };
+    if g.holds.reserve(1, GFP_KERNEL).is_err() {
+        return ENOMEM.to_errno();
+    }
+    // INVARIANT: counted now, so that maps from here on take the lock; the hold made below
+    // (or the error path) takes the count back.
+    d.guests.fetch_add(1, Ordering::SeqCst);
+    while d.in_flight.load(Ordering::SeqCst) != 0 {
+        kernel::time::delay::fsleep(kernel::time::Delta::from_micros(100));
+    }
+    let hold = Hold {
+        devid,
+        home,
+        partition,
+        ops,
+        partition_id,
+    };
+    let mut agrees = || match guest_check(d, &hold) {
+        Ok(_) => Ok(()),
+        Err((page, why)) => {
+            pr_info!(
+                "device {:#x}: stays in domain {}: IOVA {:#x} {} of partition {}\n",
+                devid,
+                d.id,
+                page.saturating_mul(PAGE),
+                why,
+                partition_id
+            );
+            Err(if d.read_only.load(Ordering::SeqCst) {
+                hvpt::errno::EACCES
+            } else {
+                hvpt::errno::EXDEV
+            })
+        }
+    };
+    let broken = |id: u32| id == d.id && d.broken.load(Ordering::Acquire);
+    let r = attach_guest(
+        &Hv::new(&HvBackend),
+        &Devices,
+        devid,
+        d.id,
+        PartitionId(partition_id),
+        &broken,
+        &mut agrees,
+    );
+    match r {
+        Ok(true) => {
+            // Within the capacity reserved above.
+            if let Err(e) = g.holds.push_within_capacity(hold) {
+                // Unreachable; keep the invariant anyway: the device must not stay unheld.
+                core::mem::forget(e);
+            }
+            0
+        }
+        Ok(false) | Err(_) => {
+            // Not moved (a placement in that guest without a hold cannot exist: both change
+            // together under the lock). The caller keeps its reference and pin.
+            core::mem::forget(hold);
+            d.guests.fetch_sub(1, Ordering::SeqCst);
+            match r {
+                Err(e) => neg(e),
+                _ => 1,
+            }
+        }
+    }
+}
+
+/// Moves hypervisor device `devid` out of the guest partition `partition` (the provider's
+/// pointer) back to its home domain, and drops the driver's partition reference. `ENOENT` if it
+/// is not in that guest. If the hypervisor refuses, the device stays in the guest (and the
+/// partition referenced): a partition is never destroyed under an attached device.
+#[no_mangle]
+extern "C" fn hvir_rs_detach_guest(devid: u64, partition: *mut c_void) -> c_int {
+    let mut g = HOLDS.lock();
+    let Some(i) = g
+        .holds
+        .iter()
+        .position(|h| h.devid == devid && h.partition.as_ptr() == partition)
+    else {
+        return ENOENT.to_errno();
+    };
+    match return_home(&mut g.holds, i) {
+        Ok(()) => 0,
+        Err(e) => {
+            pr_err!(
+                "device {:#x}: detach from its partition failed: {}\n",
+                devid,
                 -e.0
             );
             neg(e)
@@ -655,7 +1123,9 @@ extern "C" fn hvir_rs_domain_gone() {
 /// domain.
 #[no_mangle]
 extern "C" fn hvir_rs_in_use() -> bool {
-    LIVE_DOMAINS.load(Ordering::Acquire) != 0 || devices_in_use(&Devices)
+    LIVE_DOMAINS.load(Ordering::Acquire) != 0
+        || devices_in_use(&Devices)
+        || !HOLDS.lock().holds.is_empty()
 }
 
 /// # Safety
@@ -699,6 +1169,7 @@ impl Registration {
         unsafe {
             DEVICES.init();
             QUARANTINE.init();
+            HOLDS.init();
         }
         // SAFETY: no preconditions; undone in `drop`.
         let ret = unsafe { shim::hvir_register() };
@@ -719,6 +1190,13 @@ impl Drop for Registration {
         // a last try for the quarantined ones, then their state goes; the hypervisor keeps
         // what it refused to delete.
         retry_quarantine();
+        // No hold is left either (a device in a guest keeps the module in use); free the
+        // list's buffer, which the static would otherwise keep past unload.
+        let g = &mut *HOLDS.lock();
+        drop((
+            core::mem::take(&mut g.holds),
+            core::mem::take(&mut g.domains),
+        ));
         let q = core::mem::take(&mut *QUARANTINE.lock());
         for d in q.iter() {
             pr_err!("domain {}: still held by the hypervisor at unload\n", d.id);
@@ -760,6 +1238,17 @@ fn show_stats(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             f,
             "{name} requests={} pages={} min_hypercalls={}",
             x.requests, x.pages, x.min_hypercalls
+        )?;
+    }
+    let g = HOLDS.lock();
+    writeln!(f, "direct devices={}", g.holds.len())?;
+    for h in g.holds.iter() {
+        writeln!(
+            f,
+            "direct device={:#x} partition={} home={}",
+            h.devid,
+            h.partition_id,
+            h.home().id
         )?;
     }
     Ok(())

@@ -7,12 +7,14 @@
  * every hypercall goes through mshv_hvcall.ko.
  */
 
+#include <linux/atomic.h>
 #include <linux/device.h>
 #include <linux/err.h>
 #include <linux/generic_pt/iommu.h>
 #include <linux/idr.h>
 #include <linux/iommu.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/pci.h>
@@ -35,6 +37,18 @@ module_param_string(hv_iommu_dma, hv_iommu_dma, sizeof(hv_iommu_dma), 0444);
 MODULE_PARM_DESC(hv_iommu_dma,
 		 "PCI functions whose default domain may translate (kernel default, iommu_group/type): (SSSS:BB:DD.F)...");
 
+#ifdef MSHV_PT_HAVE_MSHV_DEVICE
+#include <linux/file.h>
+#include <linux/mshv_device.h>
+
+#include "../../../include/uapi/linux/hyperv_iommu_root.h"
+
+static bool hv_iommu_direct_attach = true;
+module_param(hv_iommu_direct_attach, bool, 0644);
+MODULE_PARM_DESC(hv_iommu_direct_attach,
+		 "Attach a VMM's device directly to its guest partition (translated by the guest's SLAT) when asked and what the VMM mapped agrees with guest memory (default); N: always device-domain translation");
+#endif
+
 static unsigned int hv_iommu_max_domains = INT_MAX;
 module_param(hv_iommu_max_domains, uint, 0444);
 MODULE_PARM_DESC(hv_iommu_max_domains,
@@ -51,9 +65,17 @@ MODULE_PARM_DESC(hv_iommu_max_domains,
 
 struct hvir_domain {
 	struct iommu_domain domain;
-	/* Rust state of a paging domain; NULL for identity and blocked. */
+	/* Rust state of a paging domain; NULL for identity, blocked, nested. */
 	void *rs;
 	u32 id;
+	/*
+	 * A guest partition domain (IOMMU_DOMAIN_NESTED, iommufd): the partition
+	 * it holds (a reference and a pin of its guest RAM, until it is freed),
+	 * its provider's operations, and the paging domain it is nested on.
+	 */
+	void *partition;
+	const struct mshv_partition_ops *pops;
+	struct hvir_domain *parent;
 };
 
 /*
@@ -92,6 +114,11 @@ const char *hvir_dma_list(void)
 unsigned int hvir_max_domains(void)
 {
 	return hv_iommu_max_domains;
+}
+
+void hvir_cond_resched(void)
+{
+	cond_resched();
 }
 
 static struct hvir_domain *to_hvir(struct iommu_domain *domain)
@@ -270,8 +297,17 @@ hvir_domain_alloc_paging_flags(struct device *dev, u32 flags,
 	struct hvir_domain *d;
 	int err = -ENOMEM;
 
-	/* No nesting, dirty tracking or PASID: S2 domains only. */
-	if (flags || user_data)
+	/*
+	 * S2 domains only: no dirty tracking or PASID. Every paging domain can
+	 * be the parent of a guest partition domain, so NEST_PARENT changes
+	 * nothing (with a kernel that has mshv_device.h).
+	 */
+	if (user_data)
+		return ERR_PTR(-EOPNOTSUPP);
+#ifdef MSHV_PT_HAVE_MSHV_DEVICE
+	flags &= ~IOMMU_HWPT_ALLOC_NEST_PARENT;
+#endif
+	if (flags)
 		return ERR_PTR(-EOPNOTSUPP);
 	d = kzalloc_obj(*d);
 	if (!d)
@@ -350,24 +386,31 @@ static void hvir_release_device(struct device *dev)
 	kfree(hd);
 }
 
-int hvir_device_info(struct pci_dev *pdev, struct hvir_device_info *info)
+/* The hypervisor device id of @pdev if this driver claimed it. */
+static bool hvir_devid(struct pci_dev *pdev, u64 *devid)
 {
 	struct hvir_dev *hd;
-	u32 placement, domain;
-	u64 devid = 0, partition;
 	bool found = false;
-	int ret;
 
 	spin_lock(&hvir_devs_lock);
 	list_for_each_entry(hd, &hvir_devs, node) {
 		if (hd->dev == &pdev->dev) {
-			devid = hd->devid;
+			*devid = hd->devid;
 			found = true;
 			break;
 		}
 	}
 	spin_unlock(&hvir_devs_lock);
-	if (!found)
+	return found;
+}
+
+int hvir_device_info(struct pci_dev *pdev, struct hvir_device_info *info)
+{
+	u32 placement, domain;
+	u64 devid, partition;
+	int ret;
+
+	if (!hvir_devid(pdev, &devid))
 		return -ENODEV;
 	ret = hvir_rs_device_info(devid, &info->users, &placement, &domain,
 				  &partition);
@@ -380,6 +423,222 @@ int hvir_device_info(struct pci_dev *pdev, struct hvir_device_info *info)
 	return 0;
 }
 EXPORT_SYMBOL_GPL(hvir_device_info);
+
+#ifdef MSHV_PT_HAVE_MSHV_DEVICE
+/*
+ * Takes the provider's module, a partition reference and a pin of its guest
+ * RAM, and asks the Rust side to move hypervisor device @devid into the
+ * partition. 0: moved, the hold keeps all three; 1: in that guest already;
+ * else -errno. Both give everything back but the move.
+ */
+static int hvir_guest_enter(u64 devid, void *partition,
+			    const struct mshv_partition_ops *ops)
+{
+	int ret;
+
+	if (!try_module_get(ops->owner))
+		return -ENODEV;
+	if (!ops->get(partition)) {
+		module_put(ops->owner);
+		return -ENODEV;
+	}
+	ret = ops->pin_guest(partition);
+	if (ret) {
+		ops->put(partition);
+		module_put(ops->owner);
+		return ret;
+	}
+	ret = hvir_rs_attach_guest(devid, partition, ops, ops->id(partition));
+	if (ret)
+		hvir_guest_release(partition, ops);
+	return ret;
+}
+
+int hvir_attach_guest(struct pci_dev *pdev, void *partition,
+		      const struct mshv_partition_ops *ops)
+{
+	u64 devid;
+
+	if (!hv_iommu_direct_attach)
+		return -EPERM;
+	if (!hvir_devid(pdev, &devid))
+		return -ENODEV;
+	return hvir_guest_enter(devid, partition, ops);
+}
+EXPORT_SYMBOL_GPL(hvir_attach_guest);
+
+int hvir_detach_guest(struct pci_dev *pdev, void *partition)
+{
+	u64 devid;
+
+	return hvir_devid(pdev, &devid) ? hvir_rs_detach_guest(devid, partition) : -ENODEV;
+}
+EXPORT_SYMBOL_GPL(hvir_detach_guest);
+
+int hvir_guest_page(void *partition, const void *ops, u64 gfn, u64 *pfn,
+		    bool *writable)
+{
+	const struct mshv_partition_ops *pops = ops;
+
+	return pops->guest_page(partition, gfn, pfn, writable);
+}
+
+void hvir_guest_release(void *partition, const void *ops)
+{
+	const struct mshv_partition_ops *pops = ops;
+	struct module *owner = pops->owner;
+
+	pops->unpin_guest(partition);
+	pops->put(partition);
+	module_put(owner);
+}
+
+/* Guest partition domains alive: each holds a partition, and its free is ours. */
+static atomic_t hvir_nested_live = ATOMIC_INIT(0);
+
+/*
+ * Attaching a device to a guest partition domain moves it into the parent
+ * domain (its home) and from there directly into the partition. Only the
+ * first step can fail the attach (then the device is where it was). If the
+ * second is refused (the policy, a mapping that disagrees, a hypercall),
+ * the device stays in the parent, whose translation is exact, and the log
+ * says why: the same state as after a later map that disagrees. This keeps
+ * a re-attach that must not fail (after a PCI reset, the core re-attaches
+ * the group's domain from the blocking domain) from leaving it blocked.
+ * The IOMMU core detaches it by attaching any other domain
+ * (hvir_attach_dev() moves it out of the guest).
+ */
+static int hvir_nested_attach_dev(struct iommu_domain *domain,
+				  struct device *dev, struct iommu_domain *old)
+{
+	struct hvir_dev *hd = dev_iommu_priv_get(dev);
+	struct hvir_domain *n = to_hvir(domain), *p = n->parent;
+	int ret;
+
+	if (!hd)
+		return -ENODEV;
+	if (old != &p->domain) {
+		ret = hvir_rs_attach(hd->devid, p->id, p->rs, old ? to_hvir(old)->rs : NULL);
+		if (ret)
+			return ret;
+	}
+	ret = hv_iommu_direct_attach ? hvir_guest_enter(hd->devid, n->partition, n->pops)
+				     : -EPERM;
+	if (ret < 0)
+		dev_info(dev, "device-domain translation in domain %u (direct attach: %d)\n",
+			 p->id, ret);
+	return 0;
+}
+
+static void hvir_nested_free(struct iommu_domain *domain)
+{
+	struct hvir_domain *n = to_hvir(domain);
+
+	hvir_guest_release(n->partition, n->pops);
+	kfree(n);
+	atomic_dec(&hvir_nested_live);
+}
+
+static bool hvir_nested_in_use(void)
+{
+	return atomic_read(&hvir_nested_live);
+}
+
+static const struct iommu_domain_ops hvir_nested_ops = {
+	.attach_dev = hvir_nested_attach_dev,
+	.free = hvir_nested_free,
+};
+
+/*
+ * IOMMU_HWPT_ALLOC of a guest partition HWPT: nested on one of our paging
+ * domains, naming the partition by the bridge device fd the VMM created on
+ * it (resolved by mshv_vfio, found with symbol_get() so that this driver
+ * does not depend on it). The domain holds the partition and a pin of its
+ * guest RAM until it is freed.
+ */
+static struct iommu_domain *
+hvir_domain_alloc_nested(struct device *dev, struct iommu_domain *parent,
+			 u32 flags, const struct iommu_user_data *user_data)
+{
+	int (*lookup)(struct file *file, void **partition,
+		      const struct mshv_partition_ops **ops);
+	struct iommu_hwpt_hyperv_partition data;
+	const struct mshv_partition_ops *pops;
+	struct hvir_domain *n;
+	void *partition;
+	struct file *f;
+	int ret;
+
+	if (flags || user_data->type != IOMMU_HWPT_DATA_HYPERV_PARTITION)
+		return ERR_PTR(-EOPNOTSUPP);
+	if (parent->ops != &hvir_paging_ops)
+		return ERR_PTR(-EINVAL);
+	ret = iommu_copy_struct_from_user(&data, user_data,
+					  IOMMU_HWPT_DATA_HYPERV_PARTITION,
+					  __reserved);
+	if (ret)
+		return ERR_PTR(ret);
+	if (data.__reserved)
+		return ERR_PTR(-EINVAL);
+	if (!hv_iommu_direct_attach)
+		return ERR_PTR(-EPERM);
+	f = fget(data.fd);
+	if (!f)
+		return ERR_PTR(-EBADF);
+	lookup = symbol_get(mshv_vfio_partition_of_file);
+	if (!lookup) {
+		fput(f);
+		return ERR_PTR(-ENODEV);
+	}
+	ret = lookup(f, &partition, &pops);
+	symbol_put(mshv_vfio_partition_of_file);
+	/* The bridge device file pins the provider until fput(): hold it on first. */
+	if (!ret && !try_module_get(pops->owner)) {
+		pops->put(partition);
+		ret = -ENODEV;
+	}
+	fput(f);
+	if (ret)
+		return ERR_PTR(ret);
+	ret = pops->pin_guest(partition);
+	if (ret)
+		goto put;
+	ret = -ENOMEM;
+	n = kzalloc_obj(*n);
+	if (!n)
+		goto unpin;
+	n->domain.type = IOMMU_DOMAIN_NESTED;
+	n->domain.ops = &hvir_nested_ops;
+	n->partition = partition;
+	n->pops = pops;
+	n->parent = to_hvir(parent);
+	n->id = n->parent->id;
+	atomic_inc(&hvir_nested_live);
+	return &n->domain;
+unpin:
+	pops->unpin_guest(partition);
+put:
+	pops->put(partition);
+	module_put(pops->owner);
+	return ERR_PTR(ret);
+}
+#else
+/* No provider interface in this kernel: no device is ever in a guest. */
+int hvir_guest_page(void *partition, const void *ops, u64 gfn, u64 *pfn,
+		    bool *writable)
+{
+	return -ENOENT;
+}
+
+void hvir_guest_release(void *partition, const void *ops)
+{
+}
+
+static bool hvir_nested_in_use(void)
+{
+	return false;
+}
+#endif
 
 #if IS_ENABLED(CONFIG_KUNIT)
 /*
@@ -454,6 +713,9 @@ static int hvir_def_domain_type(struct device *dev)
 static const struct iommu_ops hvir_ops = {
 	.capable = hvir_capable,
 	.domain_alloc_paging_flags = hvir_domain_alloc_paging_flags,
+#ifdef MSHV_PT_HAVE_MSHV_DEVICE
+	.domain_alloc_nested = hvir_domain_alloc_nested,
+#endif
 	.probe_device = hvir_probe_device,
 	.release_device = hvir_release_device,
 	.device_group = hvir_device_group,
@@ -507,7 +769,7 @@ int hvir_release(void)
 	int ret = 0;
 
 	mutex_lock(&hvir_reg_lock);
-	if (hvir_rs_in_use()) {
+	if (hvir_rs_in_use() || hvir_nested_in_use()) {
 		pr_info("hyperv_iommu_root: a domain or an attached device exists; the IOMMU stays registered\n");
 		mutex_unlock(&hvir_reg_lock);
 		return -EBUSY;

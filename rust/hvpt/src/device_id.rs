@@ -109,6 +109,18 @@ impl LogicalId {
         Self(((segment as u64) << 16) | rid.0 as u64)
     }
 
+    /// The logical id a direct attach of hypervisor device `dev` uses: an L1VH device's own
+    /// (logical) id, or [`LogicalId::from_bdf`] of the requester id a PCI-type id names.
+    /// Functions that alias to one requester id are one hypervisor device, attached once, so
+    /// they share it (the seed series used each function's own BDF, which gives an aliased
+    /// device two logical ids for one attach).
+    pub const fn of_device(dev: DeviceId) -> Self {
+        match dev {
+            DeviceId::Logical(l) => l,
+            DeviceId::Pci(p) => Self::from_bdf(p.segment, p.rid),
+        }
+    }
+
     /// The L1VH logical id of a function on a pci-hyperv (VMBus) bus, from the bus's VMBus
     /// instance GUID bytes: `g[5] << 24 | g[4] << 16 | g[7] << 8 | (g[6] & 0xf8) | function`
     /// (`hv_pci_vmbus_device_id`; the same formula pci-hyperv uses for RETARGET_INTERRUPT).
@@ -247,6 +259,13 @@ mod tests {
         ];
         assert_eq!(LogicalId::from_vmbus_guid(&g, 0x0a).get(), 0x5544_7768 | 2);
         assert!(LogicalId::new(1 << 62).is_none());
+        // Direct attach: an L1VH device's own id; a PCI-type id's requester id (the alias).
+        let l = LogicalId::new(0x5544_776a).unwrap();
+        assert_eq!(LogicalId::of_device(DeviceId::Logical(l)), l);
+        assert_eq!(
+            LogicalId::of_device(DeviceId::pci(2, 0x12, 0x19)).get(),
+            0x2_1219
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub const EFAULT: Errno = Errno(14);
 pub const EBUSY: Errno = Errno(16);
 /// Object exists.
 pub const EEXIST: Errno = Errno(17);
+/// Cross-device link: for direct attach, a mapping that disagrees with the guest's memory.
+pub const EXDEV: Errno = Errno(18);
 /// No such device.
 pub const ENODEV: Errno = Errno(19);
 /// Invalid argument.

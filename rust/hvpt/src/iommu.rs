@@ -584,6 +584,74 @@ pub fn attach_device<B: Backend, T: DeviceTable>(
     ret
 }
 
+/// Attaches hypervisor device `id`, which the IOMMU core has in paging domain `home`, directly
+/// to guest `partition` (ATTACH_DEVICE under [`LogicalId::of_device`]), transactionally.
+///
+/// `agrees()` runs first, with the device marked busy so that no other move interleaves: it
+/// checks that what `home` maps agrees with the guest's memory (see [`super::direct::check`]) and
+/// refuses with its own error otherwise, and then nothing is issued. If ATTACH_DEVICE fails the
+/// device is put back into `home` ([`move_device`]), or fenced if `home` broke meanwhile.
+///
+/// Returns `Ok(true)` when the device moved, `Ok(false)` when it was in that guest already
+/// (another function with the same id moved it). `EBUSY` if it is being moved or is in another
+/// guest, `EINVAL` if the hypervisor does not have it in `home` (the core moved it elsewhere
+/// meanwhile), `EIO` if `home` is broken.
+pub fn attach_guest<B: Backend, T: DeviceTable>(
+    hv: &Hv<'_, B>,
+    table: &T,
+    id: u64,
+    home: u32,
+    partition: PartitionId,
+    broken: &dyn Fn(u32) -> bool,
+    agrees: &mut dyn FnMut() -> Result<(), Errno>,
+) -> Result<bool, Errno> {
+    if broken(home) {
+        return Err(errno::EIO);
+    }
+    let dev = DeviceId::decode(id).map_err(|_| errno::EINVAL)?;
+    let to = Placement::Guest {
+        partition,
+        logical: LogicalId::of_device(dev),
+    };
+    table
+        .with(|devs| {
+            let e = entry(devs, id).ok_or(errno::ENODEV)?;
+            if e.busy {
+                return Err(errno::EBUSY);
+            }
+            match e.placement {
+                p if p == to => return Ok(false),
+                Placement::Guest { .. } => return Err(errno::EBUSY),
+                p if p != Placement::Domain(home) => return Err(errno::EINVAL),
+                _ => {}
+            }
+            e.busy = true;
+            Ok(true)
+        })
+        .and_then(|moving| {
+            if !moving {
+                return Ok(false);
+            }
+            let (ret, now) = match agrees() {
+                Err(e) => (Err(e), Placement::Domain(home)),
+                Ok(()) => match move_device(hv, dev, Placement::Domain(home), to) {
+                    Ok(()) => (Ok(true), to),
+                    Err((e, now)) => (Err(e), now),
+                },
+            };
+            table.with(|devs| {
+                if let Some(e) = entry(devs, id) {
+                    e.placement = now;
+                    e.busy = false;
+                    if now == Placement::Domain(home) && broken(home) {
+                        let _ = fence_entry(hv, e);
+                    }
+                }
+            });
+            ret
+        })
+}
+
 /// What a fence did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Fenced {

@@ -14,8 +14,9 @@ use hvpt::errno;
 use hvpt::errno::Errno;
 use hvpt::hypercall::{CallCode, HvStatus};
 use hvpt::iommu::{
-    attach, attach_device, devices_in_use, fence_domain, move_device, DeviceEntry, DeviceTable,
-    DomainState, Fenced, PagingDomain, Placement, Shadow, Stranded, IOMMU_READ, IOMMU_WRITE,
+    attach, attach_device, attach_guest, devices_in_use, fence_domain, move_device, DeviceEntry,
+    DeviceTable, DomainState, Fenced, PagingDomain, Placement, Shadow, Stranded, IOMMU_READ,
+    IOMMU_WRITE,
 };
 use hvpt::layer::{Backend, Context, Hv};
 use hvpt::pagetable::PageTable;
@@ -680,6 +681,88 @@ fn moves_between_domains_and_guests_are_transactional() {
         move_device(&hv, dev(), Placement::Detached, Placement::Domain(0)),
         Ok(())
     );
+}
+
+/// Direct attach out of a paging domain: refused before any hypercall when the check refuses,
+/// transactional when ATTACH_DEVICE fails (back in the home domain), idempotent for a device
+/// already in that guest, and refused for a device the table has elsewhere or in another guest.
+#[test]
+fn attach_guest_checks_first_and_is_transactional() {
+    let b = backend();
+    let devs = Devs::default();
+    attached_device(&b, &devs, dev());
+    let hv = Hv::new(&b);
+    let id = dev().encode();
+    let g1 = b.with_sim(|s| s.create_partition()).unwrap();
+    let g2 = b.with_sim(|s| s.create_partition()).unwrap();
+    let logical = LogicalId::of_device(dev());
+    let at = || b.with_sim(|s| s.attachment(dev()));
+    let ok = &mut || Ok(());
+    // The check refuses: nothing issued, still in 5.
+    b.with_sim(|s| s.reset_stats());
+    assert_eq!(
+        attach_guest(&hv, &devs, id, 5, g1, &|_| false, &mut || Err(errno::EXDEV)),
+        Err(errno::EXDEV)
+    );
+    assert_eq!(b.with_sim(|s| s.stats(CallCode::ATTACH_DEVICE)).calls, 0);
+    assert_eq!(at(), Some(Attachment::Domain(5)));
+    assert_eq!(devs.0.borrow()[0].placement, Placement::Domain(5));
+    // ATTACH_DEVICE refused: back in 5.
+    b.with_sim(|s| {
+        s.set_fault(Some(Fault::fail(
+            CallCode::ATTACH_DEVICE,
+            0,
+            1,
+            HvStatus::OPERATION_FAILED,
+            0,
+        )))
+    });
+    assert_eq!(
+        attach_guest(&hv, &devs, id, 5, g1, &|_| false, ok),
+        Err(errno::EIO)
+    );
+    assert_eq!(at(), Some(Attachment::Domain(5)));
+    assert_eq!(devs.0.borrow()[0].placement, Placement::Domain(5));
+    assert!(!devs.0.borrow()[0].busy);
+    // A home the table does not have it in, or a broken home.
+    assert_eq!(
+        attach_guest(&hv, &devs, id, 6, g1, &|_| false, ok),
+        Err(errno::EINVAL)
+    );
+    assert_eq!(
+        attach_guest(&hv, &devs, id, 5, g1, &|d| d == 5, ok),
+        Err(errno::EIO)
+    );
+    // Attached; again is a no-op; another guest is refused.
+    assert_eq!(
+        attach_guest(&hv, &devs, id, 5, g1, &|_| false, ok),
+        Ok(true)
+    );
+    let in_g1 = Placement::Guest {
+        partition: g1,
+        logical,
+    };
+    assert_eq!(devs.0.borrow()[0].placement, in_g1);
+    assert_eq!(
+        at(),
+        Some(Attachment::Partition {
+            partition: g1,
+            logical
+        })
+    );
+    assert_eq!(
+        attach_guest(&hv, &devs, id, 5, g1, &|_| false, ok),
+        Ok(false)
+    );
+    assert_eq!(
+        attach_guest(&hv, &devs, id, 5, g2, &|_| false, ok),
+        Err(errno::EBUSY)
+    );
+    // The guest cannot go while the device is there; back to 5, then it can.
+    assert_eq!(b.with_sim(|s| s.destroy_partition(g1)), Err(errno::EBUSY));
+    assert_eq!(attach_device(&hv, &devs, id, 5, &|_| false), Ok(()));
+    assert_eq!(at(), Some(Attachment::Domain(5)));
+    assert!(b.with_sim(|s| s.destroy_partition(g1)).is_ok());
 }
 
 mod pagetable {

@@ -10,6 +10,11 @@
 //!    container and, with `MSHV_SET_DEVICE_ATTR` FILE/ADD, to the bridge);
 //! 4. `VFIO_IOMMU_MAP_DMA` of guest RAM, then unmap and teardown (FILE/DEL, close).
 //!
+//! At FILE/ADD the IOMMU driver attaches the device directly to the partition (the guest's SLAT
+//! translates its DMA) unless `hyperv_iommu_root.hv_iommu_direct_attach=N`; the sample prints
+//! which mode the device got and checks it is the one the policy asks for, and that the map of
+//! guest RAM at IOVA = GPA keeps it there.
+//!
 //! After each step it prints what the hypervisor holds (the simulated hypervisor's and the
 //! bridge's debugfs) and checks it; any difference is an error (exit status 1).
 //!
@@ -35,6 +40,7 @@ const DUMP: &str = "/sys/kernel/debug/mshv_hvcall/dump";
 const PCI_IDS: &str = "/sys/kernel/debug/mshv_hvcall/pci_ids";
 const BRIDGE: &str = "/sys/kernel/debug/mshv_vfio/state";
 const GUEST_RAM: usize = 4 << 20;
+const DIRECT_PARAM: &str = "/sys/module/hyperv_iommu_root/parameters/hv_iommu_direct_attach";
 
 /// Guest partition ids the simulated hypervisor holds.
 fn partitions() -> Res<Vec<u64>> {
@@ -89,6 +95,23 @@ fn show(step: &str, dev: &str) -> Res<()> {
         println!("   bridge:     {l}");
     }
     Ok(())
+}
+
+/// The translation the bridge reports for `bdf`: `direct` or `domain`.
+fn mode(bdf: &str) -> Res<String> {
+    let key = format!("  device {bdf} ");
+    fs::read_to_string(BRIDGE)?
+        .lines()
+        .find_map(|l| Some(l.strip_prefix(&key)?.to_string()))
+        .ok_or_else(|| format!("{bdf} is not in {BRIDGE}").into())
+}
+
+/// The partition the hypervisor has device `dev` attached to, if any.
+fn attached_to(dev: &str) -> Res<Option<u64>> {
+    let key = format!("device {dev} partition ");
+    Ok(fs::read_to_string(DUMP)?
+        .lines()
+        .find_map(|l| l.strip_prefix(&key)?.split(' ').next()?.parse().ok()))
 }
 
 fn check(what: &str, ok: bool) -> Res<()> {
@@ -189,6 +212,18 @@ fn run(bdf: &str) -> Res<()> {
         "the bridge holds the group file",
         state.contains(&format!("bridge partition {pt} files 1\n")),
     )?;
+    let direct = fs::read_to_string(DIRECT_PARAM)?.trim() == "Y";
+    let want = if direct { "direct" } else { "domain" };
+    let got = mode(bdf)?;
+    println!(
+        "   device {bdf}: {got} (hv_iommu_direct_attach={})",
+        if direct { "Y" } else { "N" }
+    );
+    check(&format!("the device's translation is {want}"), got == want)?;
+    check(
+        "the hypervisor agrees",
+        attached_to(&dev)? == direct.then_some(pt),
+    )?;
 
     // SAFETY: `ram` is a mapping of GUEST_RAM bytes that no Rust reference points into; it is
     // unmapped from the device below before it is unmapped from the process.
@@ -197,6 +232,10 @@ fn run(bdf: &str) -> Res<()> {
     check(
         "one device domain holds every page of guest RAM",
         domains()?.iter().any(|&(_, m)| m == pages),
+    )?;
+    check(
+        "the device's translation did not change (the map is guest RAM at IOVA = GPA)",
+        mode(bdf)? == want && attached_to(&dev)? == direct.then_some(pt),
     )?;
 
     container.vfio_dma_unmap(0, GUEST_RAM)?;
@@ -215,6 +254,10 @@ fn run(bdf: &str) -> Res<()> {
     check(
         "the bridge holds no file",
         state.contains(&format!("bridge partition {pt} files 0\n")),
+    )?;
+    check(
+        "the device is in no partition",
+        attached_to(&dev)?.is_none(),
     )?;
 
     drop(container);

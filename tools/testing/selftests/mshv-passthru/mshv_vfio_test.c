@@ -28,8 +28,11 @@
 
 #include "kselftest_harness.h"
 #include "hv_sim.h"
+#include "../../../../include/uapi/linux/hyperv_iommu_root.h"
 
 #define BRIDGE_STATE	DBG "mshv_vfio/state"
+#define DRV_STATS	DBG "hyperv_iommu_root/stats"
+#define DIRECT_PARAM	"/sys/module/hyperv_iommu_root/parameters/hv_iommu_direct_attach"
 
 /* The numbers rust-vmm's mshv-ioctls and Cloud Hypervisor send. */
 static_assert(MSHV_CREATE_PARTITION == 0x4010B800, "CREATE_PARTITION");
@@ -271,10 +274,69 @@ static int recv_fds(int s, int *fds, int n)
 	return 0;
 }
 
+/* hyperv_iommu_root/stats: devices it holds in guest partitions. */
+static int direct_devices(void)
+{
+	char *s = slurp(DRV_STATS), *p;
+	int n = -1;
+
+	if (!s)
+		return -1;
+	p = strstr(s, "direct devices=");
+	if (p)
+		n = strtol(p + 15, NULL, 10);
+	free(s);
+	return n;
+}
+
+/* The test device's hypervisor id, as the simulator's dump spells it. */
+static int test_devid(char *out, size_t len)
+{
+	unsigned int seg, bus, dev, fn;
+
+	if (!bdf() || sscanf(bdf(), "%x:%x:%x.%x", &seg, &bus, &dev, &fn) != 4)
+		return -1;
+	return pci_devid(seg, bus, dev, fn, out, len);
+}
+
+/* The guest partition the simulator has device @devid attached to, or -1. */
+static long long dev_partition(const char *devid)
+{
+	char *d = slurp(DUMP), key[64], *l;
+	long long id = -1;
+
+	if (!d)
+		return -1;
+	snprintf(key, sizeof(key), "device %s partition ", devid);
+	l = strstr(d, key);
+	if (l)
+		id = strtoll(l + strlen(key), NULL, 10);
+	free(d);
+	return id;
+}
+
+/* mshv_vfio/state's mode for the test device: 1 direct, 0 domain, -1 not listed. */
+static int bridge_mode(void)
+{
+	char *s = slurp(BRIDGE_STATE), key[64], *l;
+	int mode = -1;
+
+	if (!s)
+		return -1;
+	snprintf(key, sizeof(key), "  device %s ", bdf());
+	l = strstr(s, key);
+	if (l)
+		mode = !strncmp(l + strlen(key), "direct\n", 7);
+	free(s);
+	return mode;
+}
+
 FIXTURE(bridge) {
 	int mshv;
 	int fds, partitions;
 	long long pins;
+	char devid[32];
+	long where;
 };
 
 FIXTURE_SETUP(bridge)
@@ -293,6 +355,10 @@ FIXTURE_SETUP(bridge)
 	ASSERT_LE(0, self->partitions);
 	self->pins = pins_outstanding();
 	ASSERT_LE(0, self->pins);
+	ASSERT_EQ(0, test_devid(self->devid, sizeof(self->devid)));
+	self->where = where(self->devid);
+	ASSERT_NE(-4, self->where);
+	ASSERT_EQ(0, direct_devices());
 }
 
 /*
@@ -311,6 +377,9 @@ FIXTURE_TEARDOWN(bridge)
 	EXPECT_EQ(0, f);
 	EXPECT_EQ(self->partitions, sim_partitions());
 	EXPECT_EQ(self->pins, pins_outstanding());
+	/* Out of every guest, where it was, and no partition held by the IOMMU driver. */
+	EXPECT_EQ(0, direct_devices());
+	EXPECT_EQ(self->where, where(self->devid));
 	g = group_open();
 	EXPECT_LE(0, g) TH_LOG("VFIO group still held: %s", strerror(errno));
 	if (g >= 0)
@@ -811,6 +880,620 @@ TEST_F(bridge, guest_memory_pinned_and_mapped)
 	close(pt);
 	EXPECT_EQ(0, sim_has_partition(id));
 	munmap(ram, 48 * PG);
+}
+
+/*
+ * Direct attach through VFIO type1 and the bridge, as Cloud Hypervisor does
+ * it: guest RAM given to the partition, the group in a type1 container that
+ * maps the same pages at IOVA = GPA, the group handed to the bridge.
+ */
+struct guest {
+	int pt, bridge, group, container;
+	long long id;
+	char *ram;
+	struct range r;
+};
+
+#define RAM_PAGES	64
+#define RAM_GFN		0x100
+
+static int dma_map(int c, __u64 iova, void *va, __u64 size, int writable)
+{
+	struct vfio_iommu_type1_dma_map m = {
+		.argsz = sizeof(m),
+		.flags = VFIO_DMA_MAP_FLAG_READ | (writable ? VFIO_DMA_MAP_FLAG_WRITE : 0),
+		.vaddr = (__u64)(uintptr_t)va, .iova = iova, .size = size,
+	};
+
+	return ioctl(c, VFIO_IOMMU_MAP_DMA, &m) ? -errno : 0;
+}
+
+static int dma_unmap(int c, __u64 iova, __u64 size)
+{
+	struct vfio_iommu_type1_dma_unmap u = {
+		.argsz = sizeof(u), .iova = iova, .size = size,
+	};
+
+	return ioctl(c, VFIO_IOMMU_UNMAP_DMA, &u) ? -errno : 0;
+}
+
+/* No fd open yet, RAM_PAGES of RAM for RAM_GFN: 0, or -1. */
+static int guest_ram(struct guest *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->pt = -1;
+	g->bridge = -1;
+	g->group = -1;
+	g->container = -1;
+	g->ram = buffer(RAM_PAGES * PG, MAP_POPULATE);
+	g->r = (struct range){ .iova = RAM_GFN * PG, .va = g->ram, .pages = RAM_PAGES,
+			       .writable = 1 };
+	return g->ram ? 0 : -1;
+}
+
+/* Closes one of guest_start()'s fds: 'p'artition, 'b'ridge, 'g'roup, 'c'ontainer. */
+static void guest_close(struct guest *g, char which)
+{
+	int *fd = which == 'p' ? &g->pt : which == 'b' ? &g->bridge :
+		  which == 'g' ? &g->group : &g->container;
+
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Closes what guest_start() opened, in the order @order names ("pbgc"). */
+static void guest_stop(struct guest *g, const char *order)
+{
+	for (; *order; order++)
+		guest_close(g, *order);
+	if (g->ram)
+		munmap(g->ram, RAM_PAGES * PG);
+}
+
+/*
+ * RAM, a partition that has it at RAM_GFN, a bridge on the partition: 0,
+ * or -1 with what exists closed.
+ */
+static int guest_partition(int mshv, struct guest *g)
+{
+	if (guest_ram(g))
+		return -1;
+	g->pt = create_partition_v2(mshv);
+	if (g->pt >= 0) {
+		g->id = sim_newest_partition();
+		if (!set_memory(g->pt, RAM_GFN, g->ram, RAM_PAGES * PG, WR))
+			g->bridge = create_bridge(g->pt);
+	}
+	if (g->bridge >= 0)
+		return 0;
+	guest_stop(g, "pb");
+	return -1;
+}
+
+/*
+ * guest_partition(), and the group in a type1 container; @map: the
+ * container maps the RAM at IOVA = GPA. The group is not handed to the
+ * bridge yet. 0, or -1 with what exists closed.
+ */
+static int guest_start(int mshv, struct guest *g, int map)
+{
+	int type = VFIO_TYPE1v2_IOMMU;
+
+	if (guest_partition(mshv, g))
+		return -1;
+	g->group = group_open();
+	g->container = open("/dev/vfio/vfio", O_RDWR);
+	if (g->group < 0 || g->container < 0 ||
+	    ioctl(g->group, VFIO_GROUP_SET_CONTAINER, &g->container) ||
+	    ioctl(g->container, VFIO_SET_IOMMU, type) ||
+	    (map && dma_map(g->container, RAM_GFN * PG, g->ram, RAM_PAGES * PG, 1))) {
+		guest_stop(g, "pbgc");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The device is in guest @g's partition: the simulator says so, the bridge
+ * and the IOMMU driver agree, and what it reaches (the guest's SLAT) is the
+ * VMM's mapping page by page; the paging domain still holds that mapping
+ * exactly, for the way back.
+ */
+#define ASSERT_DIRECT(gp, domain) do {						\
+	const struct guest *_g = (gp);						\
+										\
+	ASSERT_EQ(-4, where(self->devid));					\
+	ASSERT_EQ(_g->id, dev_partition(self->devid));				\
+	EXPECT_EQ(1, bridge_mode());						\
+	EXPECT_EQ(1, direct_devices());						\
+	EXPECT_EQ(0, compare_guest(_g->id, &_g->r, 1));				\
+	EXPECT_EQ(0, compare((domain), &_g->r, 1));				\
+} while (0)
+
+#define ASSERT_DOMAIN(domain) do {						\
+	ASSERT_EQ((domain), where(self->devid));				\
+	EXPECT_EQ(0, bridge_mode());						\
+	EXPECT_EQ(0, direct_devices());						\
+} while (0)
+
+/*
+ * The way Cloud Hypervisor runs: attach on FILE_ADD, back to the
+ * container's domain on FILE_DEL; guest RAM cannot be unmapped meanwhile;
+ * again after DEL; and after the RAM is gone, ADD keeps the device in its
+ * domain (the mapping is no longer guest memory).
+ */
+TEST_F(bridge, direct_attach_and_back)
+{
+	struct guest g;
+	long domain;
+
+	ASSERT_EQ(0, guest_start(self->mshv, &g, 1));
+	domain = where(self->devid);
+	ASSERT_LT(0, domain);
+	ASSERT_EQ(0, file_add(g.bridge, g.group));
+	ASSERT_DIRECT(&g, domain);
+	/* Guest RAM stays while a device is attached directly. */
+	EXPECT_EQ(-EBUSY, set_memory(g.pt, RAM_GFN, g.ram, RAM_PAGES * PG, UNMAP));
+	EXPECT_EQ(0, compare_guest(g.id, &g.r, 1));
+
+	ASSERT_EQ(0, file_del(g.bridge, g.group));
+	ASSERT_EQ(domain, where(self->devid));
+	EXPECT_EQ(-1, bridge_mode());
+	EXPECT_EQ(0, direct_devices());
+	EXPECT_EQ(0, compare(domain, &g.r, 1));
+	ASSERT_EQ(0, file_add(g.bridge, g.group));
+	ASSERT_DIRECT(&g, domain);
+	ASSERT_EQ(0, file_del(g.bridge, g.group));
+
+	/* Without guest RAM behind the mapping: device-domain translation. */
+	EXPECT_EQ(0, set_memory(g.pt, RAM_GFN, g.ram, RAM_PAGES * PG, UNMAP));
+	ASSERT_EQ(0, file_add(g.bridge, g.group));
+	ASSERT_DOMAIN(domain);
+	EXPECT_EQ(0, compare(domain, &g.r, 1));
+	guest_stop(&g, "bgcp");
+	EXPECT_EQ(0, sim_has_partition(g.id));
+}
+
+/*
+ * What the VMM mapped must be the guest's memory: another host page at a
+ * guest address, an address that is no guest memory, or a read-only
+ * mapping each keep the device in its domain, with nothing changed.
+ */
+TEST_F(bridge, direct_attach_refused_when_mapping_disagrees)
+{
+	char *other = buffer(4 * PG, MAP_POPULATE);
+	struct guest g;
+	long domain;
+
+	ASSERT_NE(NULL, other);
+	ASSERT_EQ(0, guest_start(self->mshv, &g, 0));
+	domain = where(self->devid);
+	ASSERT_LT(0, domain);
+	/* An empty mapping agrees (nothing to disagree with); maps later are checked. */
+
+	/* Another host page behind a guest address. */
+	ASSERT_EQ(0, dma_map(g.container, RAM_GFN * PG, other, 4 * PG, 1));
+	ASSERT_EQ(0, file_add(g.bridge, g.group));
+	ASSERT_DOMAIN(domain);
+	ASSERT_EQ(0, file_del(g.bridge, g.group));
+	ASSERT_EQ(0, dma_unmap(g.container, RAM_GFN * PG, 4 * PG));
+
+	/* An address that is not guest memory, backed by guest RAM's page. */
+	ASSERT_EQ(0, dma_map(g.container, 0x10000 * PG, g.ram, 4 * PG, 1));
+	ASSERT_EQ(0, file_add(g.bridge, g.group));
+	ASSERT_DOMAIN(domain);
+	ASSERT_EQ(0, file_del(g.bridge, g.group));
+	ASSERT_EQ(0, dma_unmap(g.container, 0x10000 * PG, 4 * PG));
+
+	/* Read-only: the guest's SLAT would let the device write. */
+	ASSERT_EQ(0, dma_map(g.container, RAM_GFN * PG, g.ram, 4 * PG, 0));
+	ASSERT_EQ(0, file_add(g.bridge, g.group));
+	ASSERT_DOMAIN(domain);
+	ASSERT_EQ(0, file_del(g.bridge, g.group));
+	guest_stop(&g, "bgcp");
+	munmap(other, 4 * PG);
+}
+
+/*
+ * A map into the domain after the attach is checked as well: one that
+ * disagrees returns the device to device-domain translation at once (the
+ * map itself succeeds and is recorded exactly); once it is unmapped, the
+ * VMM can have the device attached directly again (DEL, ADD).
+ */
+TEST_F(bridge, later_disagreeing_map_returns_the_device)
+{
+	char *other = buffer(4 * PG, MAP_POPULATE);
+	struct range both[2];
+	struct guest g;
+	long domain;
+
+	ASSERT_NE(NULL, other);
+	ASSERT_EQ(0, guest_start(self->mshv, &g, 0));
+	domain = where(self->devid);
+	ASSERT_EQ(0, file_add(g.bridge, g.group));
+	/* Mapped after the attach, as Cloud Hypervisor does: it agrees. */
+	ASSERT_EQ(0, dma_map(g.container, RAM_GFN * PG, g.ram, RAM_PAGES * PG, 1));
+	ASSERT_DIRECT(&g, domain);
+
+	ASSERT_EQ(0, dma_map(g.container, 0x10000 * PG, other, 4 * PG, 1));
+	ASSERT_DOMAIN(domain);
+	both[0] = g.r;
+	both[1] = (struct range){ .iova = 0x10000 * PG, .va = other, .pages = 4, .writable = 1 };
+	EXPECT_EQ(0, compare(domain, both, 2));
+	/* Still refused while the disagreeing map is there. */
+	ASSERT_EQ(0, file_del(g.bridge, g.group));
+	ASSERT_EQ(0, file_add(g.bridge, g.group));
+	ASSERT_DOMAIN(domain);
+	ASSERT_EQ(0, dma_unmap(g.container, 0x10000 * PG, 4 * PG));
+	ASSERT_EQ(0, file_del(g.bridge, g.group));
+	ASSERT_EQ(0, file_add(g.bridge, g.group));
+	ASSERT_DIRECT(&g, domain);
+	guest_stop(&g, "bgcp");
+	munmap(other, 4 * PG);
+}
+
+/* hv_iommu_direct_attach=N: always device-domain translation. */
+TEST_F(bridge, policy_never)
+{
+	struct guest g;
+	long domain;
+
+	ASSERT_EQ(0, guest_start(self->mshv, &g, 1));
+	domain = where(self->devid);
+	ASSERT_EQ(0, put(DIRECT_PARAM, "N"));
+	EXPECT_EQ(0, file_add(g.bridge, g.group));
+	put(DIRECT_PARAM, "Y");
+	ASSERT_DOMAIN(domain);
+	EXPECT_EQ(0, compare(domain, &g.r, 1));
+	guest_stop(&g, "bgcp");
+}
+
+/*
+ * Every close order: the partition is destroyed only after the device left
+ * it, whatever goes first; the device ends where it was before.
+ */
+TEST_F(bridge, direct_attach_close_orders)
+{
+	static const char *const orders[] = {
+		"pbgc", "pgcb", "bpgc", "gcbp", "cgpb", "gpcb",
+	};
+	struct guest g;
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(orders); i++) {
+		const char *o = orders[i];
+
+		ASSERT_EQ(0, guest_start(self->mshv, &g, 1));
+		ASSERT_EQ(0, file_add(g.bridge, g.group));
+		ASSERT_EQ(-4, where(self->devid)) TH_LOG("order %s", o);
+		for (; *o; o++) {
+			guest_close(&g, *o);
+			if (where(self->devid) == -4)
+				EXPECT_EQ(1, sim_has_partition(g.id)) TH_LOG("order %s", orders[i]);
+		}
+		munmap(g.ram, RAM_PAGES * PG);
+		EXPECT_NE(-4, where(self->devid)) TH_LOG("order %s", orders[i]);
+		EXPECT_EQ(0, sim_has_partition(g.id)) TH_LOG("order %s", orders[i]);
+		EXPECT_EQ(0, direct_devices());
+	}
+}
+
+/* The VMM dies with its device attached directly: everything is undone. */
+TEST_F(bridge, direct_attach_process_exit)
+{
+	long long id = -1;
+	int st, p[2];
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(p));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct guest g;
+
+		close(p[0]);
+		if (guest_start(self->mshv, &g, 1) || file_add(g.bridge, g.group) ||
+		    where(self->devid) != -4)
+			_exit(1);
+		_exit(write(p[1], &g.id, sizeof(g.id)) == sizeof(g.id) ? 0 : 1);
+	}
+	close(p[1]);
+	EXPECT_EQ((ssize_t)sizeof(id), read(p[0], &id, sizeof(id)));
+	close(p[0]);
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	EXPECT_EQ(0, sim_has_partition(id));
+}
+
+/*
+ * Injected hypercall failures at each step leave the driver and the
+ * hypervisor agreeing: ATTACH_DEVICE refused (still in the domain, ADD
+ * still succeeds: the device just is not attached directly); DETACH_DEVICE
+ * refused at DEL (still in the guest, which stays; the IOMMU core's move at
+ * VFIO's release detaches it later); the domain attach refused on the way
+ * back (the device re-enters the guest).
+ */
+TEST_F(bridge, direct_attach_hypercall_failures)
+{
+	struct guest g;
+	long domain;
+
+	ASSERT_EQ(0, guest_start(self->mshv, &g, 1));
+	domain = where(self->devid);
+
+	ASSERT_EQ(0, ctl("fault 0x82 0 1 fail 0x6 0"));
+	EXPECT_EQ(0, file_add(g.bridge, g.group));
+	ctl("fault-clear");
+	ASSERT_DOMAIN(domain);
+	ASSERT_EQ(0, file_del(g.bridge, g.group));
+
+	/* ATTACH_DEVICE_DOMAIN refused on the way back: back in the guest. */
+	ASSERT_EQ(0, file_add(g.bridge, g.group));
+	ASSERT_DIRECT(&g, domain);
+	ASSERT_EQ(0, ctl("fault 0xb2 0 1 fail 0x6 0"));
+	EXPECT_EQ(0, file_del(g.bridge, g.group));
+	ctl("fault-clear");
+	ASSERT_EQ(-4, where(self->devid));
+	EXPECT_EQ(1, direct_devices());
+
+	/* The file is gone from the bridge; VFIO's release moves the device. */
+	guest_stop(&g, "pbgc");
+	EXPECT_EQ(0, sim_has_partition(g.id));
+
+	/* DETACH_DEVICE refused at DEL: the device and the guest stay. */
+	ASSERT_EQ(0, guest_start(self->mshv, &g, 1));
+	ASSERT_EQ(0, file_add(g.bridge, g.group));
+	ASSERT_EQ(0, ctl("fault 0x83 0 1 fail 0x6 0"));
+	EXPECT_EQ(0, file_del(g.bridge, g.group));
+	ctl("fault-clear");
+	ASSERT_EQ(-4, where(self->devid));
+	guest_stop(&g, "pbgc");
+	EXPECT_EQ(0, sim_has_partition(g.id));
+}
+
+/*
+ * Direct attach through iommufd: a guest partition HWPT
+ * (IOMMU_HWPT_DATA_HYPERV_PARTITION, naming the partition by the bridge
+ * device fd) nested on a NEST_PARENT paging HWPT that holds the VMM's
+ * mapping. Attaching the device to it attaches it to the partition.
+ */
+struct ifd {
+	struct guest g;
+	int iommufd, dev;
+	__u32 dev_id, ioas, parent;
+};
+
+static int hwpt_alloc(int iommufd, __u32 dev_id, __u32 pt, __u32 flags,
+		      __u32 type, const void *data, __u32 len, __u32 *out)
+{
+	struct iommu_hwpt_alloc a = {
+		.size = sizeof(a), .flags = flags, .dev_id = dev_id, .pt_id = pt,
+		.data_type = type, .data_len = len,
+		.data_uptr = (__u64)(uintptr_t)data,
+	};
+
+	if (ioctl(iommufd, IOMMU_HWPT_ALLOC, &a))
+		return -errno;
+	*out = a.out_hwpt_id;
+	return 0;
+}
+
+/* A guest partition HWPT on @parent for the bridge @fd; its id or -errno. */
+static long partition_hwpt(struct ifd *f, __u32 parent, int fd)
+{
+	struct iommu_hwpt_hyperv_partition d = { .fd = fd };
+	__u32 id = 0;
+	int rc;
+
+	rc = hwpt_alloc(f->iommufd, f->dev_id, parent, 0,
+			IOMMU_HWPT_DATA_HYPERV_PARTITION, &d, sizeof(d), &id);
+	return rc ? rc : (long)id;
+}
+
+static int attach_pt(int dev, __u32 pt)
+{
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at), .pt_id = pt };
+
+	return ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) ? -errno : 0;
+}
+
+static int ioas_map(struct ifd *f, __u64 iova, void *va, __u64 len, int writable)
+{
+	struct iommu_ioas_map m = {
+		.size = sizeof(m),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 (writable ? IOMMU_IOAS_MAP_WRITEABLE : 0),
+		.ioas_id = f->ioas, .user_va = (__u64)(uintptr_t)va,
+		.length = len, .iova = iova,
+	};
+
+	return ioctl(f->iommufd, IOMMU_IOAS_MAP, &m) ? -errno : 0;
+}
+
+static int ioas_unmap(struct ifd *f, __u64 iova, __u64 len)
+{
+	struct iommu_ioas_unmap u = {
+		.size = sizeof(u), .ioas_id = f->ioas, .iova = iova, .length = len,
+	};
+
+	return ioctl(f->iommufd, IOMMU_IOAS_UNMAP, &u) ? -errno : 0;
+}
+
+/*
+ * Partition with RAM and a bridge (guest_start() without VFIO type1), the
+ * device's cdev bound to a new iommufd, an IOAS, a NEST_PARENT paging HWPT
+ * on it with the device attached; @map: the IOAS maps the RAM at IOVA =
+ * GPA. 0, or -1 with what exists closed.
+ */
+static int ifd_start(int mshv, struct ifd *f, int map)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
+	struct guest *g = &f->g;
+
+	f->iommufd = -1;
+	f->dev = -1;
+	if (guest_partition(mshv, g))
+		return -1;
+	f->iommufd = open("/dev/iommu", O_RDWR);
+	f->dev = vfio_cdev_open(bdf());
+	if (f->iommufd < 0 || f->dev < 0)
+		goto fail;
+	bind.iommufd = f->iommufd;
+	if (ioctl(f->dev, VFIO_DEVICE_BIND_IOMMUFD, &bind) ||
+	    ioctl(f->iommufd, IOMMU_IOAS_ALLOC, &ioas))
+		goto fail;
+	f->dev_id = bind.out_devid;
+	f->ioas = ioas.out_ioas_id;
+	if (hwpt_alloc(f->iommufd, f->dev_id, f->ioas, IOMMU_HWPT_ALLOC_NEST_PARENT,
+		       IOMMU_HWPT_DATA_NONE, NULL, 0, &f->parent) ||
+	    attach_pt(f->dev, f->parent))
+		goto fail;
+	if (map && ioas_map(f, RAM_GFN * PG, g->ram, RAM_PAGES * PG, 1))
+		goto fail;
+	return 0;
+fail:
+	if (f->dev >= 0)
+		close(f->dev);
+	if (f->iommufd >= 0)
+		close(f->iommufd);
+	guest_stop(g, "pb");
+	return -1;
+}
+
+/*
+ * Attach to the partition HWPT and back to the parent, again, a later map
+ * that disagrees (back to device-domain translation at once, though
+ * iommufd still has the device on the partition HWPT), and the lifetime:
+ * the HWPT holds the partition after the VMM closed the partition and
+ * bridge fds, until the HWPT is destroyed.
+ */
+TEST_F(bridge, iommufd_partition_hwpt)
+{
+	char *other = buffer(4 * PG, MAP_POPULATE);
+	struct ifd f;
+	long domain, n;
+
+	ASSERT_NE(NULL, other);
+	ASSERT_EQ(0, ifd_start(self->mshv, &f, 1));
+	domain = where(self->devid);
+	ASSERT_LT(0, domain);
+	n = partition_hwpt(&f, f.parent, f.g.bridge);
+	ASSERT_LT(0, n) TH_LOG("partition HWPT: %s", strerror(-n));
+	/* Allocating it moves nothing. */
+	ASSERT_EQ(domain, where(self->devid));
+	ASSERT_EQ(0, attach_pt(f.dev, n));
+	ASSERT_EQ(-4, where(self->devid));
+	ASSERT_EQ(f.g.id, dev_partition(self->devid));
+	EXPECT_EQ(1, direct_devices());
+	EXPECT_EQ(0, compare_guest(f.g.id, &f.g.r, 1));
+	EXPECT_EQ(0, compare(domain, &f.g.r, 1));
+	EXPECT_EQ(-EBUSY, set_memory(f.g.pt, RAM_GFN, f.g.ram, RAM_PAGES * PG, UNMAP));
+
+	ASSERT_EQ(0, attach_pt(f.dev, f.parent));
+	ASSERT_EQ(domain, where(self->devid));
+	EXPECT_EQ(0, direct_devices());
+	ASSERT_EQ(0, attach_pt(f.dev, n));
+	ASSERT_EQ(-4, where(self->devid));
+
+	/* A map that is not guest memory: back to the parent's domain. */
+	ASSERT_EQ(0, ioas_map(&f, 0x10000 * PG, other, 4 * PG, 1));
+	ASSERT_EQ(domain, where(self->devid));
+	EXPECT_EQ(0, direct_devices());
+	/*
+	 * Attaching again leaves it in the parent's domain while the map is
+	 * there (the attach itself succeeds: a re-attach after a reset must),
+	 * and attaches it directly after.
+	 */
+	ASSERT_EQ(0, attach_pt(f.dev, f.parent));
+	EXPECT_EQ(0, attach_pt(f.dev, n));
+	ASSERT_EQ(domain, where(self->devid));
+	EXPECT_EQ(0, direct_devices());
+	ASSERT_EQ(0, ioas_unmap(&f, 0x10000 * PG, 4 * PG));
+	/* Attached to n already in iommufd's view: that would change nothing. */
+	ASSERT_EQ(0, attach_pt(f.dev, f.parent));
+	ASSERT_EQ(0, attach_pt(f.dev, n));
+	ASSERT_EQ(-4, where(self->devid));
+
+	/* The VMM closes the partition and the bridge: the HWPT holds the partition. */
+	guest_close(&f.g, 'b');
+	guest_close(&f.g, 'p');
+	EXPECT_EQ(1, sim_has_partition(f.g.id));
+	ASSERT_EQ(-4, where(self->devid));
+	/* Closing the device detaches it; destroying the HWPT lets the partition go. */
+	close(f.dev);
+	EXPECT_NE(-4, where(self->devid));
+	EXPECT_EQ(0, direct_devices());
+	EXPECT_EQ(1, sim_has_partition(f.g.id));
+	close(f.iommufd);
+	EXPECT_EQ(0, sim_has_partition(f.g.id));
+	munmap(f.g.ram, RAM_PAGES * PG);
+	munmap(other, 4 * PG);
+}
+
+/*
+ * Every refusal leaves nothing: another data type, reserved bits, a short
+ * struct, an fd that is not a bridge (the partition fd itself, /dev/null),
+ * a bad fd, a parent without NEST_PARENT, the policy. A mapping that is
+ * not the guest's memory, or the policy set after the HWPT was made, keep
+ * the device in the parent's domain on attach.
+ */
+TEST_F(bridge, iommufd_partition_hwpt_refusals)
+{
+	struct iommu_hwpt_hyperv_partition d = { 0 };
+	char *other = buffer(4 * PG, MAP_POPULATE);
+	__u32 id, plain = 0;
+	struct ifd f;
+	long domain, n;
+	int null;
+
+	ASSERT_NE(NULL, other);
+	ASSERT_EQ(0, ifd_start(self->mshv, &f, 0));
+	domain = where(self->devid);
+	d.fd = f.g.bridge;
+	EXPECT_EQ(-EOPNOTSUPP, hwpt_alloc(f.iommufd, f.dev_id, f.parent, 0,
+					  IOMMU_HWPT_DATA_HYPERV_PARTITION + 1,
+					  &d, sizeof(d), &id));
+	d.__reserved = 1;
+	EXPECT_EQ(-EINVAL, hwpt_alloc(f.iommufd, f.dev_id, f.parent, 0,
+				      IOMMU_HWPT_DATA_HYPERV_PARTITION, &d, sizeof(d), &id));
+	d.__reserved = 0;
+	EXPECT_EQ(-EINVAL, hwpt_alloc(f.iommufd, f.dev_id, f.parent, 0,
+				      IOMMU_HWPT_DATA_HYPERV_PARTITION, &d, 4, &id));
+	EXPECT_EQ(-EINVAL, partition_hwpt(&f, f.parent, f.g.pt));
+	null = open("/dev/null", O_RDWR);
+	ASSERT_LE(0, null);
+	EXPECT_EQ(-EINVAL, partition_hwpt(&f, f.parent, null));
+	close(null);
+	EXPECT_EQ(-EBADF, partition_hwpt(&f, f.parent, -1));
+	ASSERT_EQ(0, hwpt_alloc(f.iommufd, f.dev_id, f.ioas, 0, IOMMU_HWPT_DATA_NONE,
+				NULL, 0, &plain));
+	EXPECT_EQ(-EINVAL, partition_hwpt(&f, plain, f.g.bridge));
+	ASSERT_EQ(0, put(DIRECT_PARAM, "N"));
+	EXPECT_EQ(-EPERM, partition_hwpt(&f, f.parent, f.g.bridge));
+	put(DIRECT_PARAM, "Y");
+	EXPECT_EQ(domain, where(self->devid));
+	EXPECT_EQ(0, direct_devices());
+
+	/* The policy turned off after the HWPT was made: device-domain translation. */
+	n = partition_hwpt(&f, f.parent, f.g.bridge);
+	ASSERT_LT(0, n);
+	ASSERT_EQ(0, put(DIRECT_PARAM, "N"));
+	EXPECT_EQ(0, attach_pt(f.dev, n));
+	put(DIRECT_PARAM, "Y");
+	EXPECT_EQ(domain, where(self->devid));
+	EXPECT_EQ(0, direct_devices());
+	ASSERT_EQ(0, attach_pt(f.dev, f.parent));
+
+	/* Another host page behind a guest address: likewise. */
+	ASSERT_EQ(0, ioas_map(&f, RAM_GFN * PG, other, 4 * PG, 1));
+	EXPECT_EQ(0, attach_pt(f.dev, n));
+	EXPECT_EQ(domain, where(self->devid));
+	EXPECT_EQ(0, direct_devices());
+	close(f.dev);
+	close(f.iommufd);
+	guest_stop(&f.g, "bp");
+	munmap(other, 4 * PG);
 }
 
 /* The simulator cannot be reset under live partitions' fds. */
