@@ -276,46 +276,6 @@ pub fn guest_memory(r: &UserMemRegion) -> Result<GuestMemory, Errno> {
     })
 }
 
-/// What `MSHV_CREATE_DEVICE` asks for, validated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CreateRequest {
-    /// Create a VFIO bridge device.
-    Vfio,
-    /// `MSHV_CREATE_DEVICE_TEST`: say whether a VFIO device could be created; create nothing.
-    VfioTest,
-}
-
-/// Validates `MSHV_CREATE_DEVICE`: an unknown type is `ENODEV`, unknown flags are `EINVAL`
-/// (the seed accepted any flags).
-pub fn create_device(c: &CreateDevice) -> Result<CreateRequest, Errno> {
-    if c.ty.get() != MSHV_DEV_TYPE_VFIO {
-        return Err(errno::ENODEV);
-    }
-    match c.flags.get() {
-        0 => Ok(CreateRequest::Vfio),
-        MSHV_CREATE_DEVICE_TEST => Ok(CreateRequest::VfioTest),
-        _ => Err(errno::EINVAL),
-    }
-}
-
-/// A device-fd ioctl.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttrCall {
-    /// `MSHV_SET_DEVICE_ATTR`.
-    Set,
-    /// nr 0x01 or 0x02, answered as *has* (see the module documentation).
-    Has,
-}
-
-/// The device-fd ioctl `cmd` stands for, or `ENOTTY`.
-pub fn attr_call(cmd: u32) -> Result<AttrCall, Errno> {
-    match cmd {
-        MSHV_SET_DEVICE_ATTR => Ok(AttrCall::Set),
-        MSHV_DEVICE_ATTR_NR1 | MSHV_DEVICE_ATTR_NR2 => Ok(AttrCall::Has),
-        _ => Err(errno::ENOTTY),
-    }
-}
-
 /// A VFIO-file attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileOp {
@@ -363,14 +323,6 @@ mod tests {
         assert_eq!(MSHV_SET_DEVICE_ATTR, 0x4018_B800);
         assert_eq!(MSHV_DEVICE_ATTR_NR1, 0x4018_B801);
         assert_eq!(MSHV_DEVICE_ATTR_NR2, 0x4018_B802);
-        assert_eq!(attr_call(0x4018_B801), Ok(AttrCall::Has));
-        assert_eq!(attr_call(0x4018_B802), Ok(AttrCall::Has));
-        assert_eq!(attr_call(0x4018_B803), Err(errno::ENOTTY));
-        // Same nr, other size: not ours.
-        assert_eq!(
-            attr_call(ioc(IOC_WRITE, MSHV_IOCTL, 0, 16)),
-            Err(errno::ENOTTY)
-        );
     }
 
     fn v2(flags: u64) -> CreatePartitionV2 {
@@ -491,17 +443,7 @@ mod tests {
     }
 
     #[test]
-    fn create_device_and_attrs() {
-        let c = |ty, flags| CreateDevice {
-            ty: U32::new(ty),
-            fd: U32::new(0),
-            flags: U32::new(flags),
-        };
-        // Cloud Hypervisor's {type VFIO, fd 0, flags 0}.
-        assert_eq!(create_device(&c(0, 0)), Ok(CreateRequest::Vfio));
-        assert_eq!(create_device(&c(0, 1)), Ok(CreateRequest::VfioTest));
-        assert_eq!(create_device(&c(0, 2)), Err(errno::EINVAL));
-        assert_eq!(create_device(&c(1, 0)), Err(errno::ENODEV));
+    fn vfio_attrs() {
         let a = |flags, group, attr| DeviceAttr {
             flags: U32::new(flags),
             group: U32::new(group),
