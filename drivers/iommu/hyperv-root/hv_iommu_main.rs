@@ -396,11 +396,12 @@ impl Shadow for GenericShadow {
 /// A paging domain's state: its shadow, the ranges a refusal stranded in the hypervisor
 /// (behind an IRQ-safe spinlock: unmap runs in any context), and whether it is broken.
 ///
-/// Direct attach adds three counters. `guests` counts the domain's devices that are attached to
-/// a guest partition instead (see [`Hold`]); `in_flight` counts maps that run without
-/// [`HOLDS`]' lock, which they may only do while `guests` is 0; `read_only` is set by the first
-/// read-only map and never cleared (the shadow does not keep the access per page), and keeps
-/// the domain's devices out of guests, where a device could write every guest page.
+/// Direct attach adds three counters and a lock. `guests` counts the domain's devices that are
+/// attached to a guest partition instead (see [`Hold`]); `in_flight` counts maps and unmaps
+/// that run without [`HOLDS`]' lock or the walk lock, which they may only do while `guests` is
+/// 0; `read_only` is set by the first read-only map and never cleared (the shadow does not keep
+/// the access per page), and keeps the domain's devices out of guests, where a device could
+/// write every guest page.
 #[pin_data]
 struct Domain {
     shadow: GenericShadow,
@@ -411,9 +412,9 @@ struct Domain {
     guests: AtomicU32,
     in_flight: AtomicU32,
     read_only: AtomicBool,
-    /// Held by unmaps (which free shadow tables) and, page by page, by a direct-attach check
-    /// that walks the whole shadow; not by `iova_to_phys`, whose callers never race with an
-    /// unmap of the same range.
+    /// Held, while `guests` is set, by unmaps (which free shadow tables) and, page by page, by a
+    /// direct-attach check that walks the whole shadow; not by `iova_to_phys`, whose callers
+    /// never race with an unmap of the same range.
     #[pin]
     walk: SpinLockIrq<()>,
 }
@@ -779,11 +780,19 @@ fn recheck(holds: &mut KVec<Hold>, home: &Domain, run: Run) -> Result<(), hvpt::
 unsafe extern "C" fn hvir_rs_unmap(rs: *mut c_void, iova: u64, pages: u64) -> u64 {
     // SAFETY: by the function's safety requirements.
     let d = unsafe { domain(rs) };
-    // Against a direct-attach check walking the whole shadow (`guest_check`): the tables this
-    // frees are not read meanwhile.
-    let n = {
+    let unmap = || PagingDomain::new(d.id, d).unmap(&Hv::new(&HvBackend), iova, pages);
+    // As for maps: a direct-attach check walks the whole shadow only after `guests` is set and
+    // the unmaps in flight are done; from then on unmaps take the walk lock, so that the tables
+    // they free are not read meanwhile. Without a device in a guest, unmaps stay lock-free.
+    d.in_flight.fetch_add(1, Ordering::SeqCst);
+    let n = if d.guests.load(Ordering::SeqCst) == 0 {
+        let n = unmap();
+        d.in_flight.fetch_sub(1, Ordering::SeqCst);
+        n
+    } else {
+        d.in_flight.fetch_sub(1, Ordering::SeqCst);
         let _g = d.walk.lock();
-        PagingDomain::new(d.id, d).unmap(&Hv::new(&HvBackend), iova, pages)
+        unmap()
     };
     UNMAP_REQUESTS.record_unmap(n);
     n
@@ -856,7 +865,7 @@ const CHECK_WINDOW_PAGES: u64 = 1 << 28;
 /// pages checked, or why not. Walks the shadow's window page by page, each lookup under the
 /// domain's `walk` lock (an unmap may free tables meanwhile; what it unmaps needs no check),
 /// rescheduling now and then. Maps are held off by the caller (`guests` set, `in_flight` 0,
-/// [`HOLDS`] held), so nothing is mapped behind the walk.
+/// [`HOLDS`] held), so nothing is mapped behind the walk; unmaps take the walk lock.
 fn guest_check(d: &Domain, hold: &Hold) -> Result<u64, (u64, &'static str)> {
     if d.read_only.load(Ordering::SeqCst) {
         return Err((0, "it has read-only mappings"));
