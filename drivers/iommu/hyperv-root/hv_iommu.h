@@ -43,6 +43,8 @@ u64 hvir_rs_iova_to_phys(void *rs, u64 iova);
  * identity and blocked) from the core's old domain (state @old_rs, likewise).
  */
 int hvir_rs_attach(u64 devid, u32 to, void *to_rs, void *old_rs);
+/* Keeps the paging domain @rs filled in the hypervisor for good (DMA API). */
+void hvir_rs_keep_filled(void *rs);
 /*
  * Direct attach (hvir_attach_guest()): moves hypervisor device @devid from
  * the paging domain it is in into the guest @partition (@ops: the provider's
@@ -111,6 +113,7 @@ void hvir_shadow_free(void *shadow);
 int hvir_shadow_map(void *shadow, u64 iova, u64 paddr, u64 len, gfp_t gfp);
 u64 hvir_shadow_unmap(void *shadow, u64 iova, u64 len);
 u64 hvir_shadow_iova_to_phys(void *shadow, u64 iova);
+int hvir_shadow_next(void *shadow, u64 iova, u64 end, u64 *at, u64 *pa, u64 *len);
 /* Paging-domain ids: 1..hv_iommu_max_domains, or -errno (-ENOSPC). */
 int hvir_id_alloc(void);
 void hvir_id_free(u32 id);

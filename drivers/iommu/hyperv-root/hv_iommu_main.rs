@@ -6,9 +6,11 @@
 //! - identity domain: the hypervisor's boot-time default domain 0 (the default domain type);
 //! - blocked domain: the hypervisor's NULL domain `0xFFFFFFFF`;
 //! - paging domains: an S2 device domain per iommu domain (ids from an IDA, never 0 or
-//!   `0xFFFFFFFF`); every map/unmap reaches the hypervisor before it returns, and a shadow
-//!   (the kernel's generic page table, x86-64 format, private to the driver) records what is
-//!   mapped for an exact, lockless `iova_to_phys`.
+//!   `0xFFFFFFFF`) and a shadow (the kernel's generic page table, x86-64 format, private to the
+//!   driver) that records what is mapped for an exact, lockless `iova_to_phys`. While a device
+//!   uses the domain in the hypervisor every map/unmap reaches the hypervisor before it
+//!   returns; otherwise the hypervisor domain is empty and filled from the shadow when a
+//!   device enters it.
 //!
 //! The iommu_ops tables and registration are C (`hv_iommu_shim.c`); the logic is the shared
 //! `hvpt::iommu` code, called through the `hvir_rs_*` functions below. Every hypercall goes
@@ -37,10 +39,11 @@ pub mod boundary;
 use boundary::HvBackend;
 use hvpt::abi::PartitionId;
 use hvpt::abi::{CreateDomainFlags, DeviceDomain};
+use hvpt::calls::MapFlags;
 use hvpt::direct::{Mismatch, Run};
 use hvpt::iommu::{
-    attach_device, attach_guest, devices_in_use, fence_domain, DeviceEntry, DeviceTable,
-    DomainState, PagingDomain, Placement, RequestCounts, Shadow, Stranded, IOMMU_WRITE,
+    attach_device, attach_guest, devices_in_use, fence_domain, map_flags, DeviceEntry, DeviceTable,
+    DomainState, PagingDomain, Placement, Presence, RequestCounts, Shadow, Stranded, IOMMU_WRITE,
 };
 use hvpt::layer::{Backend, Context, Hv};
 
@@ -78,6 +81,14 @@ mod shim {
         ) -> c_int;
         pub(super) fn hvir_shadow_unmap(shadow: *mut c_void, iova: u64, len: u64) -> u64;
         pub(super) fn hvir_shadow_iova_to_phys(shadow: *mut c_void, iova: u64) -> u64;
+        pub(super) fn hvir_shadow_next(
+            shadow: *mut c_void,
+            iova: u64,
+            end: u64,
+            at: *mut u64,
+            pa: *mut u64,
+            len: *mut u64,
+        ) -> c_int;
         #[cfg(CONFIG_KUNIT)]
         pub(super) fn hvir_kunit_check_device_info() -> c_int;
         pub(super) fn hvir_guest_page(
@@ -242,12 +253,20 @@ fn return_home(holds: &mut KVec<Hold>, i: usize) -> Result<(), hvpt::errno::Errn
     let Some(h) = holds.get(i) else {
         return Ok(());
     };
-    let (devid, home) = (h.devid, h.home().id);
-    let home_broken = h.home().broken.load(Ordering::Acquire);
-    let r = attach_device(&Hv::new(&HvBackend), &Devices, devid, home, &|_| {
+    // SAFETY: a live domain (the hold's invariant); it stays live after the hold goes below,
+    // since freeing it takes `HOLDS`' lock, which the caller holds.
+    let d = unsafe { h.home.as_ref() };
+    let devid = h.devid;
+    // Back to device-domain translation: the domain holds the mappings first.
+    d.fill()?;
+    let home_broken = d.broken.load(Ordering::Acquire);
+    let r = attach_device(&Hv::new(&HvBackend), &Devices, devid, d.id, &|_| {
         home_broken
     });
     drop_stale_holds(holds);
+    if r.is_err() {
+        d.settle();
+    }
     r
 }
 
@@ -277,10 +296,6 @@ impl Gfp {
         }
     }
 }
-
-/// How far [`GenericShadow::next_recorded`] searches page by page: 64 GiB of IOVA. It runs
-/// only at the teardown of a domain that the IOMMU core left pages in (a leaking DMA API user).
-const SEARCH_PAGES: u64 = 1 << 24;
 
 /// A paging domain's shadow: the kernel's generic page table (generic_pt, x86-64 format) that
 /// the C shim allocates, plus the count and the window of what is recorded.
@@ -380,28 +395,53 @@ impl Shadow for GenericShadow {
         self.recorded.load(Ordering::Relaxed)
     }
 
-    fn next_recorded(&self, from: u64) -> Option<u64> {
+    fn span(&self) -> (u64, u64) {
+        let (lo, hi) = (
+            self.lo.load(Ordering::Relaxed),
+            self.hi.load(Ordering::Relaxed),
+        );
+        if hi <= lo {
+            (0, 0)
+        } else {
+            (lo, hi)
+        }
+    }
+
+    fn extent(&self, from: u64, end: u64) -> Option<(u64, u64, u64)> {
         if self.recorded() == 0 {
             return None;
         }
-        let start = from.max(self.lo.load(Ordering::Relaxed));
-        let end = self
-            .hi
-            .load(Ordering::Relaxed)
-            .min(start.saturating_add(SEARCH_PAGES));
-        (start..end).find(|&p| self.frame(p).is_some())
+        let (iova, end) = (from.checked_mul(PAGE)?, end.saturating_mul(PAGE));
+        let (mut at, mut pa, mut len) = (0u64, 0u64, 0u64);
+        // SAFETY: by the type invariant `pt` is a live table; the out-pointers are valid
+        // locals; the caller keeps unmaps of the range out (the trait's contract).
+        let r = unsafe {
+            shim::hvir_shadow_next(self.pt.as_ptr(), iova, end, &mut at, &mut pa, &mut len)
+        };
+        (r == 0 && len >= PAGE).then(|| {
+            let pages = (len / PAGE).min(end.saturating_sub(at) / PAGE);
+            (at / PAGE, pa / PAGE, pages)
+        })
     }
 }
 
 /// A paging domain's state: its shadow, the ranges a refusal stranded in the hypervisor
 /// (behind an IRQ-safe spinlock: unmap runs in any context), and whether it is broken.
 ///
-/// Direct attach adds three counters and a lock. `guests` counts the domain's devices that are
-/// attached to a guest partition instead (see [`Hold`]); `in_flight` counts maps and unmaps
-/// that run without [`HOLDS`]' lock or the walk lock, which they may only do while `guests` is
-/// 0; `read_only` is set by the first read-only map and never cleared (the shadow does not keep
-/// the access per page), and keeps the domain's devices out of guests, where a device could
-/// write every guest page.
+/// The hypervisor domain is filled lazily: it holds the shadow's pages only while a device of
+/// ours is attached to it in the hypervisor (`presence`, see [`Presence`]); [`Domain::fill`]
+/// builds it before a device enters, [`Domain::settle`] empties it after the last one left.
+/// Until then maps and unmaps change the shadow only. `eager` is set by the first map that is
+/// not read/write cacheable memory (a fill maps every page alike) and keeps the domain filled
+/// from then on.
+///
+/// Direct attach and the lazy fill share three counters and a lock. `guests` counts the
+/// domain's devices that are attached to a guest partition instead (see [`Hold`]); `transit`
+/// counts fills and drains running; `in_flight` counts maps and unmaps that run without
+/// [`HOLDS`]' lock or the walk lock, which they may only do while both are 0
+/// ([`Domain::lock_free`]); `read_only` is set by the first read-only map and never cleared
+/// (the shadow does not keep the access per page), and keeps the domain's devices out of
+/// guests, where a device could write every guest page.
 #[pin_data]
 struct Domain {
     shadow: GenericShadow,
@@ -409,10 +449,14 @@ struct Domain {
     stranded: SpinLockIrq<Stranded>,
     broken: AtomicBool,
     id: u32,
+    presence: Presence,
+    eager: AtomicBool,
     guests: AtomicU32,
+    transit: AtomicU32,
     in_flight: AtomicU32,
     read_only: AtomicBool,
-    /// Held, while `guests` is set, by unmaps (which free shadow tables) and, page by page, by a
+    /// Held, while `guests` or `transit` is set, by unmaps (which free shadow tables and must
+    /// see a stable window), by each step of a fill or drain and, page by page, by a
     /// direct-attach check that walks the whole shadow; not by `iova_to_phys`, whose callers
     /// never race with an unmap of the same range.
     #[pin]
@@ -428,7 +472,10 @@ impl Domain {
                 stranded <- new_spinlock_irq!(Stranded::new()),
                 broken: AtomicBool::new(false),
                 id,
+                presence: Presence::empty(),
+                eager: AtomicBool::new(false),
                 guests: AtomicU32::new(0),
+                transit: AtomicU32::new(0),
                 in_flight: AtomicU32::new(0),
                 read_only: AtomicBool::new(false),
                 walk <- new_spinlock_irq!(()),
@@ -436,6 +483,92 @@ impl Domain {
             GFP_KERNEL,
         )
     }
+
+    /// Runs `f` (a map or an unmap) without a lock if no device of the domain is in a guest and
+    /// no fill or drain runs; `None` (and `f` not run) otherwise: then the caller takes the
+    /// lock the operation needs. Pairs with [`Domain::quiesce`]: either `f` sees the counter
+    /// set, or the side that set it sees `f` in flight and waits for it.
+    fn lock_free<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let r = (self.guests.load(Ordering::SeqCst) == 0
+            && self.transit.load(Ordering::SeqCst) == 0)
+            .then(f);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+
+    /// Raises `counter` (`guests` or `transit`) and waits until no map or unmap runs lock-free
+    /// (those that start from now on see the counter). Process context.
+    fn quiesce(&self, counter: &AtomicU32) {
+        counter.fetch_add(1, Ordering::SeqCst);
+        while self.in_flight.load(Ordering::SeqCst) != 0 {
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(100));
+        }
+    }
+
+    /// Devices of ours the hypervisor has in this domain.
+    fn users(&self) -> usize {
+        Devices.with(|devs| {
+            devs.iter()
+                .filter(|e| e.placement == Placement::Domain(self.id))
+                .count()
+        })
+    }
+
+    /// Fills the hypervisor domain from the shadow before a device enters it (no-op if it is
+    /// filled). Under [`HOLDS`]' lock (so no map runs: maps wait for it while `transit` is set),
+    /// process context. If the hypervisor refuses, the domain is empty again and the device
+    /// must not enter.
+    fn fill(&self) -> Result<(), hvpt::errno::Errno> {
+        if self.presence.is_filled() {
+            return Ok(());
+        }
+        self.quiesce(&self.transit);
+        HvBackend.refill_reserve(Context::Sleepable);
+        let r = PagingDomain::new(self.id, self).fill(
+            &Hv::new(&HvBackend),
+            MapFlags::dma(true),
+            &resched,
+        );
+        self.transit.fetch_sub(1, Ordering::SeqCst);
+        if let Err(e) = r {
+            pr_err!("domain {}: fill refused: {}\n", self.id, -e.0);
+        }
+        r
+    }
+
+    /// Empties the hypervisor domain after a device left it, if no device of ours is in it any
+    /// more and its mappings are all alike (not `eager`). Under [`HOLDS`]' lock, process
+    /// context. A refused drain breaks the domain (logged).
+    fn settle(&self) {
+        if self.presence.is_empty()
+            || self.eager.load(Ordering::SeqCst)
+            || self.broken.load(Ordering::Acquire)
+            || self.users() != 0
+        {
+            return;
+        }
+        self.quiesce(&self.transit);
+        // A map that made the domain eager before the counter was up has finished by now.
+        let r = if self.eager.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            HvBackend.refill_reserve(Context::Sleepable);
+            PagingDomain::new(self.id, self).drain(&Hv::new(&HvBackend), &resched)
+        };
+        self.transit.fetch_sub(1, Ordering::SeqCst);
+        if let Err(e) = r {
+            pr_err!("domain {}: drain refused: {}\n", self.id, -e.0);
+        }
+    }
+}
+
+/// Between the steps of a fill or a drain (which deposit from the reserve under the walk
+/// lock): tops the reserve up, sleeping, and reschedules.
+fn resched() {
+    HvBackend.refill_reserve(Context::Sleepable);
+    // SAFETY: no preconditions; process context (fills and drains run under a mutex).
+    unsafe { shim::hvir_cond_resched() };
 }
 
 impl DomainState for Domain {
@@ -451,6 +584,15 @@ impl DomainState for Domain {
 
     fn broken(&self) -> &AtomicBool {
         &self.broken
+    }
+
+    fn presence(&self) -> &Presence {
+        &self.presence
+    }
+
+    fn with_walk<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _g = self.walk.lock();
+        f()
     }
 
     fn fence(&self) {
@@ -682,22 +824,31 @@ unsafe extern "C" fn hvir_rs_map(
     if prot & IOMMU_WRITE == 0 {
         d.read_only.store(true, Ordering::SeqCst);
     }
+    // A fill maps every page read/write cacheable: a domain with any other mapping stays
+    // filled (`eager`), and such a map into an empty domain fills it first, under the lock.
+    let alike = map_flags(prot) == MapFlags::dma(true);
+    if !alike {
+        d.eager.store(true, Ordering::SeqCst);
+    }
     let map =
         || PagingDomain::new(d.id, d).map(&Hv::new(&HvBackend), iova, paddr, pages, prot, gfp);
-    // Pairs with `hvir_rs_attach_guest`: either this map sees `guests` set and takes the lock,
-    // or the attach sees it in flight and waits for it before it reads the shadow.
-    d.in_flight.fetch_add(1, Ordering::SeqCst);
-    let r = if d.guests.load(Ordering::SeqCst) == 0 {
-        let r = map();
-        d.in_flight.fetch_sub(1, Ordering::SeqCst);
+    // Lock-free unless a device of the domain is in a guest (the map is checked against it
+    // under the lock) or a fill or drain runs (they wait for this map, or it for them).
+    let fast = d.lock_free(|| (alike || d.presence.is_filled()).then(map));
+    let r = if let Some(Some(r)) = fast {
         r
     } else {
-        d.in_flight.fetch_sub(1, Ordering::SeqCst);
         if !gfp.blocking {
-            // Checking a device in a guest needs the lock; VFIO and iommufd map with GFP_KERNEL.
+            // Checking a device in a guest or filling needs the lock; VFIO and iommufd map
+            // with GFP_KERNEL.
             return EAGAIN.to_errno();
         }
         let mut g = HOLDS.lock();
+        if !alike {
+            if let Err(e) = d.fill() {
+                return neg(e);
+            }
+        }
         let r = map();
         let run = Run {
             iova_page: iova / PAGE,
@@ -720,7 +871,10 @@ unsafe extern "C" fn hvir_rs_map(
     }
     match r {
         Ok(()) => {
-            MAP_REQUESTS.record_map(pages);
+            // Counted only where maps reach the hypervisor.
+            if d.presence.is_filled() {
+                MAP_REQUESTS.record_map(pages);
+            }
             // SAFETY: by the function's safety requirements.
             unsafe { *mapped = (*mapped).saturating_add(bytes) };
             0
@@ -781,20 +935,16 @@ unsafe extern "C" fn hvir_rs_unmap(rs: *mut c_void, iova: u64, pages: u64) -> u6
     // SAFETY: by the function's safety requirements.
     let d = unsafe { domain(rs) };
     let unmap = || PagingDomain::new(d.id, d).unmap(&Hv::new(&HvBackend), iova, pages);
-    // As for maps: a direct-attach check walks the whole shadow only after `guests` is set and
-    // the unmaps in flight are done; from then on unmaps take the walk lock, so that the tables
-    // they free are not read meanwhile. Without a device in a guest, unmaps stay lock-free.
-    d.in_flight.fetch_add(1, Ordering::SeqCst);
-    let n = if d.guests.load(Ordering::SeqCst) == 0 {
-        let n = unmap();
-        d.in_flight.fetch_sub(1, Ordering::SeqCst);
-        n
-    } else {
-        d.in_flight.fetch_sub(1, Ordering::SeqCst);
+    // As for maps: a direct-attach check, a fill or a drain reads the shadow only after the
+    // unmaps in flight are done; from then on unmaps take the walk lock, so that the tables
+    // they free are not read meanwhile and the window they unmap against holds still.
+    let n = d.lock_free(unmap).unwrap_or_else(|| {
         let _g = d.walk.lock();
         unmap()
-    };
-    UNMAP_REQUESTS.record_unmap(n);
+    });
+    if d.presence.is_filled() {
+        UNMAP_REQUESTS.record_unmap(n);
+    }
     n
 }
 
@@ -806,6 +956,28 @@ unsafe extern "C" fn hvir_rs_iova_to_phys(rs: *mut c_void, iova: u64) -> u64 {
     // SAFETY: by the function's safety requirements.
     let d = unsafe { domain(rs) };
     PagingDomain::new(d.id, d).iova_to_phys(iova)
+}
+
+/// Keeps the paging domain behind `rs` filled for good (`eager`): the C side calls this before
+/// it attaches a device to a DMA API domain, whose atomic maps must never wait for a fill.
+///
+/// # Safety
+///
+/// `rs` as for [`domain`].
+#[no_mangle]
+unsafe extern "C" fn hvir_rs_keep_filled(rs: *mut c_void) {
+    // SAFETY: by the function's safety requirements.
+    unsafe { domain(rs) }.eager.store(true, Ordering::SeqCst);
+}
+
+/// The state behind `rs`, `None` for NULL (identity and blocked).
+///
+/// # Safety
+///
+/// `rs` NULL, or as for [`domain`].
+unsafe fn live<'a>(rs: *mut c_void) -> Option<&'a Domain> {
+    // SAFETY: by the function's safety requirements.
+    (!rs.is_null()).then(|| unsafe { domain(rs) })
 }
 
 /// Whether the state behind `rs` (NULL for identity and blocked) is domain `id` and broken.
@@ -838,10 +1010,20 @@ unsafe extern "C" fn hvir_rs_attach(
 ) -> c_int {
     // SAFETY: by the function's safety requirements.
     let broken = |d: u32| unsafe { is_broken(to_rs, d) || is_broken(old_rs, d) };
+    // SAFETY: by the function's safety requirements (the core keeps both domains alive).
+    let (to_d, old_d) = unsafe { (live(to_rs), live(old_rs)) };
     let mut g = HOLDS.lock();
+    // The hypervisor domain holds the mappings before the device enters it.
+    if let Some(Err(e)) = to_d.map(|t| t.fill()) {
+        return neg(e);
+    }
     let r = attach_device(&Hv::new(&HvBackend), &Devices, devid, to, &broken);
     // A device that was in a guest left it (or was detached by a failed rollback).
     drop_stale_holds(&mut g.holds);
+    // Empty the domain the device left, or the one a refused move filled for nothing.
+    if let Some(d) = if r.is_ok() { old_d } else { to_d } {
+        d.settle();
+    }
     drop(g);
     match r {
         Ok(()) => 0,
@@ -951,10 +1133,7 @@ unsafe extern "C" fn hvir_rs_attach_guest(
     }
     // INVARIANT: counted now, so that maps from here on take the lock; the hold made below
     // (or the error path) takes the count back.
-    d.guests.fetch_add(1, Ordering::SeqCst);
-    while d.in_flight.load(Ordering::SeqCst) != 0 {
-        kernel::time::delay::fsleep(kernel::time::Delta::from_micros(100));
-    }
+    d.quiesce(&d.guests);
     let hold = Hold {
         devid,
         home,
@@ -997,6 +1176,8 @@ unsafe extern "C" fn hvir_rs_attach_guest(
                 // Unreachable; keep the invariant anyway: the device must not stay unheld.
                 core::mem::forget(e);
             }
+            // Translated by the guest now: the home domain need not hold the mappings.
+            d.settle();
             0
         }
         Ok(false) | Err(_) => {
@@ -1302,7 +1483,17 @@ mod tests {
     struct TestDomain(Pin<KBox<Domain>>);
 
     impl TestDomain {
+        /// Filled, as if a device used it: every map reaches the hypervisor.
         fn new() -> Option<Self> {
+            let t = Self::empty()?;
+            PagingDomain::new(TEST_DOMAIN, &*t.0)
+                .fill(&Hv::new(&HvBackend), MapFlags::dma(true), &|| {})
+                .ok()?;
+            Some(t)
+        }
+
+        /// Empty, as a paging domain no device uses.
+        fn empty() -> Option<Self> {
             let d = Domain::new(TEST_DOMAIN).ok()?;
             let flags = CreateDomainFlags {
                 forward_progress_required: true,
@@ -1377,6 +1568,110 @@ mod tests {
         assert_eq!(d.unmap_all(&hv), 0);
         assert_eq!(d.iova_to_phys(iova + 7 * PAGE), 0);
         assert!(!d.is_broken());
+    }
+
+    /// The shadow's extent walk (`hvir_shadow_next()`, which reads generic_pt's x86-64
+    /// entries itself) against its lookups: a 2M leaf, 4K leaves after a gap, one far away;
+    /// walked from the start, from inside the large leaf and with an end inside a run, every
+    /// extent's pages translate as the walk says and the extents cover exactly what is recorded.
+    #[test]
+    fn shadow_extents_match_lookups() {
+        let sh = GenericShadow::new();
+        assert!(sh.is_ok());
+        let Ok(sh) = sh else {
+            return;
+        };
+        let kernel = Gfp::new(kernel::bindings::GFP_KERNEL);
+        let big = (0x4000_0000u64 / PAGE, 0x8020_0000u64 / PAGE);
+        assert_eq!(sh.record(big.0, big.1, 512, kernel), Ok(()));
+        assert_eq!(sh.record(big.0 + 600, 0x9000, 3, kernel), Ok(()));
+        assert_eq!(sh.record(1 << 34, 0x7777, 1, kernel), Ok(()));
+        assert_eq!(sh.extent(0, u64::MAX), Some((big.0, big.1, 512)));
+        assert_eq!(
+            sh.extent(big.0 + 100, u64::MAX),
+            Some((big.0 + 100, big.1 + 100, 412))
+        );
+        assert_eq!(
+            sh.extent(big.0 + 100, big.0 + 110),
+            Some((big.0 + 100, big.1 + 100, 10))
+        );
+        assert_eq!(
+            sh.extent(big.0 + 512, u64::MAX),
+            Some((big.0 + 600, 0x9000, 1))
+        );
+        assert_eq!(sh.extent(big.0 + 603, (1 << 34) - 1), None);
+        assert_eq!(sh.extent(big.0 + 603, u64::MAX), Some((1 << 34, 0x7777, 1)));
+        let (mut at, mut pages) = (0u64, 0u64);
+        while let Some((p, pfn, n)) = sh.extent(at, u64::MAX) {
+            for i in 0..n {
+                assert_eq!(sh.frame(p + i), Some(pfn + i));
+            }
+            pages += n;
+            at = p + n;
+        }
+        assert_eq!(pages, sh.recorded());
+        assert_eq!(sh.forget(big.0, 512), 512);
+        assert_eq!(sh.extent(0, big.0 + 600), None);
+        assert_eq!(sh.forget(big.0 + 600, 3), 3);
+        assert_eq!(sh.forget(1 << 34, 1), 1);
+        assert_eq!(sh.extent(0, u64::MAX), None);
+    }
+
+    /// The map entry point's rules for a map that cannot sleep (`GFP_ATOMIC`, as the DMA API
+    /// maps): into an empty domain, one of read/write memory is recorded in the shadow only;
+    /// one of another kind (read-only) needs the domain filled first, under the move lock, so
+    /// it is refused with `EAGAIN` and nothing changes; with a device of the domain in a guest
+    /// every such map is refused (its check needs the lock). With `GFP_KERNEL` the read-only map
+    /// fills the domain and keeps it filled. (A failed assertion ends the case without dropping
+    /// the test domain; the suite's later cases then fail too.)
+    #[test]
+    fn atomic_maps_that_need_the_lock_are_refused() {
+        if boundary::kunit_skip_unless_simulated() {
+            return;
+        }
+        let t = TestDomain::empty();
+        assert!(t.is_some());
+        let Some(t) = t else {
+            return;
+        };
+        let d = &*t.0;
+        let rs = core::ptr::from_ref::<Domain>(d).cast_mut().cast::<c_void>();
+        let (iova, pa) = (0x3_0000_0000u64, 0x4000_0000u64);
+        let map = |at: u64, prot: i32, gfp: kernel::bindings::gfp_t| {
+            let mut mapped = 0usize;
+            // SAFETY: `rs` points to a live domain state; `mapped` is a valid local.
+            let r = unsafe { hvir_rs_map(rs, at, pa, 4, prot, gfp, &mut mapped) };
+            (r, mapped)
+        };
+        let rw = IOMMU_READ | IOMMU_WRITE;
+        assert_eq!(map(iova, rw, kernel::bindings::GFP_ATOMIC), (0, 4 * 4096));
+        assert!(d.presence.is_empty());
+        assert_eq!(
+            map(iova + 0x10000, IOMMU_READ, kernel::bindings::GFP_ATOMIC),
+            (EAGAIN.to_errno(), 0)
+        );
+        assert_eq!(d.shadow.frame((iova + 0x10000) / PAGE), None);
+        assert!(d.presence.is_empty());
+
+        d.guests.store(1, Ordering::SeqCst);
+        assert_eq!(
+            map(iova + 0x20000, rw, kernel::bindings::GFP_ATOMIC),
+            (EAGAIN.to_errno(), 0)
+        );
+        d.guests.store(0, Ordering::SeqCst);
+        assert_eq!(d.shadow.frame((iova + 0x20000) / PAGE), None);
+
+        // Sleepable: the read-only map fills the domain (the read/write pages first) and keeps
+        // it filled.
+        assert_eq!(
+            map(iova + 0x10000, IOMMU_READ, kernel::bindings::GFP_KERNEL),
+            (0, 4 * 4096)
+        );
+        assert!(d.presence.is_filled() && d.eager.load(Ordering::SeqCst));
+        assert_eq!(PagingDomain::new(TEST_DOMAIN, d).mapped(), 8);
+        // SAFETY: `rs` points to a live domain state.
+        assert_eq!(unsafe { hvir_rs_unmap(rs, iova, 4) }, 4);
+        assert_eq!(PagingDomain::new(TEST_DOMAIN, d).mapped(), 4);
     }
 
     /// `hvir_device_info()`, the interface for the project's other drivers,

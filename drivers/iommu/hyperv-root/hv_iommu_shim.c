@@ -126,6 +126,21 @@ static struct hvir_domain *to_hvir(struct iommu_domain *domain)
 	return container_of(domain, struct hvir_domain, domain);
 }
 
+/*
+ * The paging domain state a device in @old is at home in: @old's own, or
+ * for a guest partition domain its parent's (where the device returns to);
+ * NULL for none, identity and blocked.
+ */
+static void *hvir_home_rs(struct iommu_domain *old)
+{
+	struct hvir_domain *h;
+
+	if (!old)
+		return NULL;
+	h = to_hvir(old);
+	return h->parent ? h->parent->rs : h->rs;
+}
+
 static int hvir_attach_dev(struct iommu_domain *domain, struct device *dev,
 			   struct iommu_domain *old)
 {
@@ -133,8 +148,11 @@ static int hvir_attach_dev(struct iommu_domain *domain, struct device *dev,
 
 	if (!hd)
 		return -ENODEV;
+	/* The DMA API maps atomically: its domains are never emptied. */
+	if (iommu_is_dma_domain(domain) && to_hvir(domain)->rs)
+		hvir_rs_keep_filled(to_hvir(domain)->rs);
 	return hvir_rs_attach(hd->devid, to_hvir(domain)->id, to_hvir(domain)->rs,
-			      old ? to_hvir(old)->rs : NULL);
+			      hvir_home_rs(old));
 }
 
 static const struct iommu_domain_ops hvir_special_ops = {
@@ -240,6 +258,59 @@ u64 hvir_shadow_iova_to_phys(void *shadow, u64 iova)
 	struct pt_iommu_x86_64 *pt = shadow;
 
 	return pt_iommu_x86_64_iova_to_phys(&pt->iommu.domain, iova);
+}
+
+/* x86-64 format entries (generic_pt's fmt/x86_64.h, no table encryption). */
+#define HVIR_PTE_PRESENT	BIT_ULL(0)
+#define HVIR_PTE_PS		BIT_ULL(7)
+#define HVIR_PTE_OA		GENMASK_ULL(51, 12)
+
+static int hvir_shadow_leaf(const u64 *table, unsigned int level, u64 base,
+			    u64 iova, u64 end, u64 *at, u64 *pa, u64 *len)
+{
+	unsigned int shift = 12 + 9 * level, i;
+
+	for (i = (iova - base) >> shift; i < 512; i++) {
+		u64 va = base + ((u64)i << shift), e = READ_ONCE(table[i]);
+		u64 from = max(iova, va);
+
+		if (from >= end)
+			break;
+		if (!(e & HVIR_PTE_PRESENT))
+			continue;
+		if (level == 0 || (level <= 2 && (e & HVIR_PTE_PS))) {
+			*at = from;
+			*pa = (e & HVIR_PTE_OA & ~((1ULL << shift) - 1)) + (from - va);
+			*len = va + (1ULL << shift) - from;
+			return 0;
+		}
+		if (!hvir_shadow_leaf(__va(e & HVIR_PTE_OA), level - 1, va, from, end,
+				      at, pa, len))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/*
+ * The first present leaf of the shadow at or after @iova and below @end: 0
+ * with *@at (the first IOVA of it at or after @iova), *@pa (the physical
+ * address there) and *@len (bytes from there to the leaf's end); -ENOENT if
+ * there is none. Walks the table's entries, skipping absent tables whole
+ * (generic_pt exports no walk of present leaves; its x86-64 format is the
+ * x86 page-table format, and hvir_shadow_new() enables no encryption).
+ * The caller keeps unmaps, which free tables, from running meanwhile.
+ */
+int hvir_shadow_next(void *shadow, u64 iova, u64 end, u64 *at, u64 *pa, u64 *len)
+{
+	struct pt_iommu_x86_64 *pt = shadow;
+	uintptr_t top = READ_ONCE(pt->x86_64_pt.common.top_of_table);
+	unsigned int level = top & PT_TOP_LEVEL_MASK;
+	const u64 *table = (const u64 *)(top & ~(uintptr_t)PT_TOP_LEVEL_MASK);
+
+	end = min(end, 1ULL << (12 + 9 * (level + 1)));
+	if (iova >= end)
+		return -ENOENT;
+	return hvir_shadow_leaf(table, level, 0, iova, end, at, pa, len);
 }
 
 static int hvir_map_pages(struct iommu_domain *domain, unsigned long iova,
@@ -518,7 +589,7 @@ static int hvir_nested_attach_dev(struct iommu_domain *domain,
 	if (!hd)
 		return -ENODEV;
 	if (old != &p->domain) {
-		ret = hvir_rs_attach(hd->devid, p->id, p->rs, old ? to_hvir(old)->rs : NULL);
+		ret = hvir_rs_attach(hd->devid, p->id, p->rs, hvir_home_rs(old));
 		if (ret)
 			return ret;
 	}

@@ -5,10 +5,13 @@
 //!
 //! A paging domain is a hypervisor S2 device domain plus a [`Shadow`] that records what the
 //! driver mapped (in the kernel, the kernel's generic page table). The shadow answers
-//! `iova_to_phys` without a lock and tells unmap which run is mapped. After every operation,
-//! failed or not, the shadow plus the domain's [`Stranded`] ranges equal what the hypervisor
-//! holds: a map is recorded before MAP and forgotten whole if MAP fails; an unmap forgets the
-//! run, then UNMAPs it; what a refused call leaves in the hypervisor is stranded.
+//! `iova_to_phys` without a lock and tells unmap which run is mapped. The hypervisor domain
+//! holds the shadow's pages inside the domain's [`Presence`] window: all of them while a device
+//! uses the domain in the hypervisor, none while none does (the domain is *filled* lazily, see
+//! [`PagingDomain::fill`] and [`PagingDomain::drain`]). After every operation, failed or not,
+//! the shadow's pages inside the window plus the domain's [`Stranded`] ranges equal what the
+//! hypervisor holds: a map is recorded before MAP and forgotten whole if MAP fails; an unmap
+//! forgets the run, then UNMAPs it; what a refused call leaves in the hypervisor is stranded.
 //!
 //! Where the hypervisor keeps pages that the IOMMU core will free (an UNMAP refused, a MAP
 //! whose rollback failed), the domain is *broken*: its devices are detached in the hypervisor
@@ -23,6 +26,9 @@ use super::device_id::{DeviceId, LogicalId};
 use super::errno::{self, Errno};
 use super::layer::{Backend, Context, Hv};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use super::abi::MAP_PAGES_PER_CALL;
+use super::hypercall::MAX_REPS;
 
 /// `IOMMU_READ`.
 pub const IOMMU_READ: i32 = 1 << 0;
@@ -71,16 +77,28 @@ pub trait Shadow {
     /// Pages recorded.
     fn recorded(&self) -> u64;
 
-    /// The first recorded page at or after `from` (teardown of a domain the core left pages in;
-    /// may be slow). `None` if there is none, or the shadow cannot tell (then
-    /// [`Shadow::recorded`] stays non-zero and the domain cannot be deleted).
-    fn next_recorded(&self, from: u64) -> Option<u64>;
+    /// A window of pages `(lo, hi)` that holds every recorded page (`lo == hi` when nothing
+    /// was ever recorded); it may be wider than what is recorded now.
+    fn span(&self) -> (u64, u64);
+
+    /// The first recorded extent at or after page `from` and below page `end`, as
+    /// `(first page, its frame, pages)`: pages recorded to consecutive frames from `first`
+    /// (at least one; at most to `end`). Skips what is not recorded without looking at it page by
+    /// page. The caller keeps unmaps of that range from running meanwhile.
+    fn extent(&self, from: u64, end: u64) -> Option<(u64, u64, u64)>;
+
+    /// The first recorded page at or after `from` (teardown of a domain the core left pages
+    /// in). `None` if there is none.
+    fn next_recorded(&self, from: u64) -> Option<u64> {
+        self.extent(from, u64::MAX).map(|(p, _, _)| p)
+    }
 }
 
-/// Ranges the hypervisor still maps but the shadow no longer records: what a refused UNMAP
-/// kept, or a MAP whose rollback failed. Only a broken domain has any. Fixed capacity so that
-/// recording one never allocates (this runs on the unmap path); beyond it the pages are only
-/// counted, and the domain can never be deleted (its id stays quarantined).
+/// Ranges the hypervisor still maps that the shadow's pages inside the [`Presence`] window do
+/// not account for: what a refused UNMAP kept, or a MAP whose rollback failed. Only a broken
+/// domain has any. Fixed capacity so that recording one never allocates (this runs on the
+/// unmap path); beyond it the pages are only counted, and the domain can never be deleted (its
+/// id stays quarantined).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stranded {
     ranges: [(u64, u64); Stranded::CAPACITY],
@@ -161,6 +179,78 @@ impl Stranded {
     }
 }
 
+/// Which of the shadow's pages the hypervisor domain holds: those in the page window
+/// `[start, end)`. `[0, u64::MAX)` when the domain is *filled* (a device uses it in the
+/// hypervisor), an empty window when it is *empty* (the shadow alone records the mappings, and
+/// maps and unmaps issue no hypercall). Other windows exist only while
+/// [`PagingDomain::fill`] or [`PagingDomain::drain`] runs, or on a domain whose drain the
+/// hypervisor refused (then broken, see [`DomainState::broken`]).
+///
+/// Changed only under the domain's walk lock ([`DomainState::with_walk`]) by a fill or a drain,
+/// which the caller keeps from running alongside a map; read without it by maps and unmaps that
+/// the caller lets run lock-free only while no fill or drain runs.
+#[derive(Debug)]
+pub struct Presence {
+    start: AtomicU64,
+    end: AtomicU64,
+}
+
+impl Presence {
+    /// A filled domain's window.
+    pub const fn filled() -> Self {
+        Self {
+            start: AtomicU64::new(0),
+            end: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// An empty domain's window.
+    pub const fn empty() -> Self {
+        Self {
+            start: AtomicU64::new(0),
+            end: AtomicU64::new(0),
+        }
+    }
+
+    /// The window, `(start, end)`.
+    pub fn window(&self) -> (u64, u64) {
+        (
+            self.start.load(Ordering::Acquire),
+            self.end.load(Ordering::Acquire),
+        )
+    }
+
+    /// Whether the hypervisor holds every recorded page.
+    pub fn is_filled(&self) -> bool {
+        self.window() == (0, u64::MAX)
+    }
+
+    /// Whether the hypervisor holds no recorded page.
+    pub fn is_empty(&self) -> bool {
+        let (s, e) = self.window();
+        s >= e
+    }
+
+    /// Whether page `page` is inside the window.
+    pub fn window_holds(&self, page: u64) -> bool {
+        let (s, e) = self.window();
+        s <= page && page < e
+    }
+
+    fn set(&self, start: u64, end: u64) {
+        self.start.store(start, Ordering::Release);
+        self.end.store(end, Ordering::Release);
+    }
+
+    /// The part of `pages` pages from `first` inside the window, as `(offset, pages)`.
+    fn clip(&self, first: u64, pages: u64) -> Option<(u64, u64)> {
+        let (s, e) = self.window();
+        let end = first.saturating_add(pages);
+        let (a, b) = (first.max(s), end.min(e));
+        (a < b).then(|| (a - first, b - a))
+    }
+}
+
 /// A paging domain's state as the driver keeps it: the shadow, the stranded ranges (under a
 /// lock: an IRQ-safe spinlock in the kernel), whether the domain is broken, and how to fence it.
 pub trait DomainState {
@@ -180,6 +270,14 @@ pub trait DomainState {
     /// Blocks DMA of every device attached to this domain (detaches them in the hypervisor).
     /// Called after [`DomainState::broken`] is set; must not sleep or allocate.
     fn fence(&self);
+
+    /// Which recorded pages the hypervisor domain holds.
+    fn presence(&self) -> &Presence;
+
+    /// Runs `f` under the domain's walk lock (in the kernel an IRQ-safe spinlock, which unmaps
+    /// take while a fill or drain runs). `f` does not sleep; it may issue hypercalls that
+    /// allocate atomically.
+    fn with_walk<R>(&self, f: impl FnOnce() -> R) -> R;
 }
 
 /// A paging domain: the hypervisor domain and its state.
@@ -245,14 +343,20 @@ impl<'a, L: DomainState> PagingDomain<'a, L> {
         }
         let shadow = self.state.shadow();
         shadow.record(first, pfn, pages, gfp)?;
+        // Only the part inside the window goes to the hypervisor: none of it while the domain is
+        // empty.
+        let Some((off, n)) = self.state.presence().clip(first, pages) else {
+            return Ok(());
+        };
         let ctx = L::Shadow::context(gfp);
-        if let Err(e) = hv.map(self.domain, iova, pfn, pages, map_flags(prot), ctx) {
+        let at = iova + off * PAGE;
+        if let Err(e) = hv.map(self.domain, at, pfn + off, n, map_flags(prot), ctx) {
             // The whole record goes (the shadow cannot split it); what the failed rollback
             // left mapped is stranded.
             shadow.forget(first, pages);
-            let kept = e.mapped.start.min(pages)..e.mapped.end.min(pages);
+            let kept = e.mapped.start.min(n)..e.mapped.end.min(n);
             if !kept.is_empty() {
-                self.strand(first + kept.start, kept.end - kept.start);
+                self.strand(first + off + kept.start, kept.end - kept.start);
             }
             return Err(e.errno);
         }
@@ -273,12 +377,12 @@ impl<'a, L: DomainState> PagingDomain<'a, L> {
         }
         let first = iova / PAGE;
         let run = self.state.shadow().forget(first, pages);
-        if run == 0 {
-            return 0;
-        }
-        if let Err(e) = hv.unmap(self.domain, iova, run, Context::Reserve) {
-            let kept = e.mapped.start.min(run)..e.mapped.end.min(run);
-            self.strand(first + kept.start, kept.end - kept.start);
+        let Some((off, n)) = self.state.presence().clip(first, run) else {
+            return run;
+        };
+        if let Err(e) = hv.unmap(self.domain, iova + off * PAGE, n, Context::Reserve) {
+            let kept = e.mapped.start.min(n)..e.mapped.end.min(n);
+            self.strand(first + off + kept.start, kept.end - kept.start);
         }
         run
     }
@@ -329,7 +433,169 @@ impl<'a, L: DomainState> PagingDomain<'a, L> {
     /// stranded ones.
     pub fn mapped(&self) -> u64 {
         let stranded = self.state.with_stranded(|s| s.pages());
-        self.state.shadow().recorded().saturating_add(stranded)
+        let shadow = self.state.shadow();
+        let presence = self.state.presence();
+        let held = if presence.is_filled() {
+            shadow.recorded()
+        } else if presence.is_empty() {
+            0
+        } else {
+            // A partial window (a broken domain's, or a fill's or drain's): count extent by
+            // extent.
+            let (mut at, end) = presence.window();
+            let mut n = 0u64;
+            while let Some((p, _, len)) = shadow.extent(at, end) {
+                n = n.saturating_add(len);
+                at = p + len;
+            }
+            n
+        };
+        held.saturating_add(stranded)
+    }
+
+    /// The recorded run at or after page `from` and below `end`: `Ok((first, frame of first,
+    /// pages))` for at most `max` consecutive recorded pages (recorded to consecutive frames
+    /// too if `frames`), or `Err(end)` if nothing is recorded there.
+    fn next_run(
+        &self,
+        from: u64,
+        end: u64,
+        max: u64,
+        frames: bool,
+    ) -> Result<(u64, u64, u64), u64> {
+        let shadow = self.state.shadow();
+        let Some((first, pfn, len)) = shadow.extent(from, end) else {
+            return Err(end);
+        };
+        let mut n = len.min(max);
+        while n < max {
+            match shadow.extent(first + n, end) {
+                Some((p, f, len))
+                    if p == first + n && (!frames || pfn.checked_add(n) == Some(f)) =>
+                {
+                    n = n.saturating_add(len).min(max);
+                }
+                _ => break,
+            }
+        }
+        Ok((first, pfn, n))
+    }
+
+    /// Fills an empty domain: the hypervisor maps every page the shadow records, with `flags`
+    /// (the domain's only access: the caller fills only a domain whose mappings are all alike),
+    /// in IOVA order, one MAP of a run of contiguous frames at a time (found extent by extent,
+    /// never page by page), each under the walk lock with deposits from the backend's reserve.
+    /// `resched` runs between them: the kernel refills the reserve there, sleeping, and
+    /// reschedules.
+    ///
+    /// The caller keeps maps from running meanwhile; unmaps may run, under the walk lock: they
+    /// unmap in the hypervisor what the fill already mapped (the window grows with the fill).
+    ///
+    /// On success the domain is filled. If the hypervisor refuses, what was filled is drained
+    /// again ([`PagingDomain::drain`]) and the error returned; `EIO` for a broken domain, or one
+    /// that is neither empty nor filled.
+    pub fn fill<B: Backend>(
+        &self,
+        hv: &Hv<'_, B>,
+        flags: MapFlags,
+        resched: &dyn Fn(),
+    ) -> Result<(), Errno> {
+        let presence = self.state.presence();
+        if self.is_broken() {
+            return Err(errno::EIO);
+        }
+        if presence.is_filled() {
+            return Ok(());
+        }
+        if !presence.is_empty() {
+            return Err(errno::EIO);
+        }
+        let (lo, hi) = self.state.shadow().span();
+        // Nothing is recorded below `lo`: the window starts there, empty, and grows.
+        self.state.with_walk(|| presence.set(lo, lo));
+        let mut at = lo;
+        while at < hi {
+            let step = self.state.with_walk(|| {
+                let (first, pfn, n) = match self.next_run(at, hi, MAP_PAGES_PER_CALL as u64, true) {
+                    Ok(run) => run,
+                    Err(stop) => {
+                        presence.set(lo, stop);
+                        return Ok(stop);
+                    }
+                };
+                if let Err(e) = hv.map(self.domain, first * PAGE, pfn, n, flags, Context::Reserve) {
+                    // The window ends before this run: what a failed rollback kept is stranded.
+                    presence.set(lo, first);
+                    let kept = e.mapped.start.min(n)..e.mapped.end.min(n);
+                    if !kept.is_empty() {
+                        self.strand(first + kept.start, kept.end - kept.start);
+                    }
+                    return Err(e.errno);
+                }
+                presence.set(lo, first + n);
+                Ok(first + n)
+            });
+            match step {
+                Ok(next) => at = next,
+                Err(e) => {
+                    // Undo; a refused drain breaks the domain and keeps its window.
+                    let _ = self.drain(hv, resched);
+                    return Err(e);
+                }
+            }
+            resched();
+        }
+        self.state.with_walk(|| presence.set(0, u64::MAX));
+        Ok(())
+    }
+
+    /// Empties the domain: the hypervisor unmaps every page of the window that the shadow
+    /// records, in IOVA order, one UNMAP of a recorded run at a time under the walk lock,
+    /// depositing only from the reserve. The shadow keeps them all. `resched` runs between
+    /// calls.
+    ///
+    /// As for [`PagingDomain::fill`], the caller keeps maps from running meanwhile, and unmaps
+    /// take the walk lock (the window shrinks from its start). If the hypervisor refuses, the
+    /// window keeps the pages it still maps, and the domain is broken and its devices fenced
+    /// (there should be none: the caller drains a domain no device uses); `EIO` then.
+    pub fn drain<B: Backend>(&self, hv: &Hv<'_, B>, resched: &dyn Fn()) -> Result<(), Errno> {
+        let presence = self.state.presence();
+        if presence.is_empty() {
+            return Ok(());
+        }
+        let (lo, hi) = self.state.shadow().span();
+        let (start, end) = presence.window();
+        let end = end.min(hi);
+        let mut at = start.max(lo);
+        while at < end {
+            let step = self.state.with_walk(|| {
+                let (first, _, n) = match self.next_run(at, end, u64::from(MAX_REPS), false) {
+                    Ok(run) => run,
+                    Err(stop) => {
+                        presence.set(stop, presence.window().1);
+                        return Ok(stop);
+                    }
+                };
+                if let Err(e) = hv.unmap(self.domain, first * PAGE, n, Context::Reserve) {
+                    // Pages from the refused rep on are still mapped: the window starts there.
+                    presence.set(first + e.mapped.start.min(n), presence.window().1);
+                    return Err(e.errno);
+                }
+                presence.set(first + n, presence.window().1);
+                Ok(first + n)
+            });
+            match step {
+                Ok(next) => at = next,
+                Err(_) => {
+                    self.state.broken().store(true, Ordering::Release);
+                    self.state.fence();
+                    return Err(errno::EIO);
+                }
+            }
+            resched();
+        }
+        self.state.with_walk(|| presence.set(0, 0));
+        Ok(())
     }
 }
 

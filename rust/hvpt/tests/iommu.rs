@@ -15,8 +15,8 @@ use hvpt::errno::Errno;
 use hvpt::hypercall::{CallCode, HvStatus};
 use hvpt::iommu::{
     attach, attach_device, attach_guest, devices_in_use, fence_domain, move_device, DeviceEntry,
-    DeviceTable, DomainState, Fenced, PagingDomain, Placement, Shadow, Stranded, IOMMU_READ,
-    IOMMU_WRITE,
+    DeviceTable, DomainState, Fenced, PagingDomain, Placement, Presence, Shadow, Stranded,
+    IOMMU_READ, IOMMU_WRITE,
 };
 use hvpt::layer::{Backend, Context, Hv};
 use hvpt::pagetable::PageTable;
@@ -103,14 +103,21 @@ impl Shadow for ModelShadow {
         self.records.borrow().values().map(|r| r.1).sum()
     }
 
-    fn next_recorded(&self, from: u64) -> Option<u64> {
+    fn span(&self) -> (u64, u64) {
         let r = self.records.borrow();
-        if let Some((&f, &(_, n))) = r.range(..=from).next_back() {
-            if from < f + n {
-                return Some(from);
-            }
+        match (r.first_key_value(), r.last_key_value()) {
+            (Some((&lo, _)), Some((&f, &(_, n)))) => (lo, f + n),
+            _ => (0, 0),
         }
-        r.range(from..).next().map(|(&f, _)| f)
+    }
+
+    fn extent(&self, from: u64, end: u64) -> Option<(u64, u64, u64)> {
+        let r = self.records.borrow();
+        let (first, pfn, n) = match r.range(..=from).next_back() {
+            Some((&f, &(pfn, n))) if from < f + n => (from, pfn + (from - f), f + n - from),
+            _ => r.range(from..).next().map(|(&f, &(pfn, n))| (f, pfn, n))?,
+        };
+        (first < end).then(|| (first, pfn, n.min(end - first)))
     }
 }
 
@@ -126,6 +133,11 @@ struct State<'a> {
     fences: Cell<u32>,
     /// Devices the hypervisor refused to detach in a fence.
     refused: Cell<u32>,
+    presence: Presence,
+    /// `(n, iova, pages)`: right after the `n`th hold of the walk lock (counting from 1), an
+    /// unmap of `pages` from `iova` takes the lock (one that raced with a fill or drain).
+    unmap_after_walk: Cell<Option<(u32, u64, u64)>>,
+    walks: Cell<u32>,
 }
 
 impl DomainState for State<'_> {
@@ -147,6 +159,21 @@ impl DomainState for State<'_> {
         let f = fence_domain(&Hv::new(self.b), self.devs, self.id);
         self.refused.set(self.refused.get() + f.refused);
         self.fences.set(self.fences.get() + 1);
+    }
+
+    fn presence(&self) -> &Presence {
+        &self.presence
+    }
+
+    fn with_walk<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.walks.set(self.walks.get() + 1);
+        let r = f();
+        if let Some((n, iova, pages)) = self.unmap_after_walk.get() {
+            if n == self.walks.get() {
+                PagingDomain::new(self.id, self).unmap(&Hv::new(self.b), iova, pages);
+            }
+        }
+        r
     }
 }
 
@@ -170,6 +197,9 @@ fn shadow<'a>(b: &'a HostBackend, devs: &'a Devs) -> State<'a> {
         devs,
         fences: Cell::new(0),
         refused: Cell::new(0),
+        presence: Presence::filled(),
+        unmap_after_walk: Cell::new(None),
+        walks: Cell::new(0),
     }
 }
 
@@ -182,14 +212,16 @@ macro_rules! setup {
     };
 }
 
-/// The simulator's mappings of domain 5 equal the driver's, page by page: the shadow's, and
-/// the stranded pages (mapped in the hypervisor, translated by nothing).
+/// The simulator's mappings of domain 5 equal the driver's, page by page: the shadow's inside
+/// the presence window (all of it unless the domain is lazy), and the stranded pages (mapped in
+/// the hypervisor, translated by nothing).
 fn same(b: &HostBackend, d: &PagingDomain<'_, State<'_>>, iovas: &[u64]) {
     for &iova in iovas {
         let sim = b
             .with_sim(|s| s.translate(5, iova))
             .map(|(pfn, _)| pfn * 4096);
-        let shadow = Some(d.iova_to_phys(iova)).filter(|&p| p != 0);
+        let shadow = Some(d.iova_to_phys(iova))
+            .filter(|&p| p != 0 && d.state.presence().window_holds(iova / 4096));
         if d.is_stranded(iova / 4096) {
             assert!(sim.is_some() && shadow.is_none(), "stranded iova {iova:#x}");
         } else {
@@ -933,6 +965,269 @@ mod domain_vs_simulator {
                     prop_assert!(sh.refused.get() > 0
                         || b.with_sim(|s| s.attachment(dev())) == Some(Attachment::Detached));
                 }
+                prop_assert_eq!(b.outstanding_pages(), 0);
+            }
+            prop_assert_eq!(d.unmap_all(&hv), 0);
+            prop_assert_eq!(b.with_sim(|s| s.mapped_pages(5)), Some(0));
+        }
+    }
+}
+
+/// A backend with domain 5, and domain 5 empty (a paging domain no device uses yet): its state
+/// `sh`, the layer `hv` and the domain `d`.
+macro_rules! lazy_setup {
+    ($b:ident, $sh:ident, $hv:ident, $d:ident) => {
+        let $b = backend();
+        let devs = Devs::default();
+        let $sh = lazy(&$b, &devs);
+        let $hv = Hv::new(&$b);
+        let $d = PagingDomain::new(5, &$sh);
+    };
+}
+
+/// Domain 5's state, empty (a paging domain no device uses yet).
+fn lazy<'a>(b: &'a HostBackend, devs: &'a Devs) -> State<'a> {
+    State {
+        presence: Presence::empty(),
+        ..shadow(b, devs)
+    }
+}
+
+fn calls(b: &HostBackend, code: CallCode) -> u64 {
+    b.with_sim(|s| s.stats(code).calls)
+}
+
+/// Runs of `(first page, pages)` with gaps, contiguous frames across two records (one MAP
+/// fills both), a run longer than one MAP, and one far from the others.
+const RUNS: [(u64, u64); 5] = [(16, 4), (20, 8), (100, 1200), (2000, 1), (9000, 3)];
+
+fn map_runs(hv: &Hv<'_, HostBackend>, d: &PagingDomain<'_, State<'_>>) {
+    for (first, n) in RUNS {
+        d.map(
+            hv,
+            first * 4096,
+            0x4000_0000 + first * 4096,
+            n,
+            RW,
+            Context::Sleepable,
+        )
+        .unwrap();
+    }
+}
+
+fn run_iovas() -> Vec<u64> {
+    RUNS.iter()
+        .flat_map(|&(f, n)| (f.saturating_sub(1)..f + n + 1).map(|p| p * 4096))
+        .collect()
+}
+
+/// A domain no device uses maps and unmaps in the shadow only: no hypercall, nothing in the
+/// hypervisor. A fill puts every recorded page into the hypervisor in the fewest MAPs (one per
+/// run of contiguous frames, 507 pages each); from then on maps and unmaps go to the hypervisor
+/// too; a drain unmaps them all (one UNMAP per recorded run) and the shadow keeps them.
+#[test]
+fn a_lazy_domain_is_filled_and_drained_page_by_page() {
+    lazy_setup!(b, sh, hv, d);
+    map_runs(&hv, &d);
+    assert_eq!(d.unmap(&hv, 2000 * 4096, 1), 1);
+    d.map(&hv, 2000 * 4096, 0x5000_0000, 1, RW, Context::Sleepable)
+        .unwrap();
+    assert_eq!(calls(&b, CallCode::MAP_DEVICE_GPA_PAGES), 0);
+    assert_eq!(calls(&b, CallCode::UNMAP_DEVICE_GPA_PAGES), 0);
+    assert_eq!(b.with_sim(|s| s.mapped_pages(5)), Some(0));
+    assert_eq!(d.iova_to_phys(2000 * 4096 + 5), 0x5000_0005);
+    same(&b, &d, &run_iovas());
+
+    d.fill(&hv, hvpt::iommu::map_flags(RW), &|| {}).unwrap();
+    assert!(sh.presence.is_filled());
+    // 16..28 is one run of frames (two records); 1200 pages need 3 MAPs; 2000; 9000.
+    assert_eq!(calls(&b, CallCode::MAP_DEVICE_GPA_PAGES), 1 + 3 + 1 + 1);
+    assert_eq!(
+        b.with_sim(|s| s.mapped_pages(5)),
+        Some(1 + 4 + 8 + 1200 + 3)
+    );
+    same(&b, &d, &run_iovas());
+    // Filled: maps and unmaps reach the hypervisor.
+    d.map(&hv, 5000 * 4096, 0x6000_0000, 2, RW, Context::Sleepable)
+        .unwrap();
+    assert_eq!(d.unmap(&hv, 16 * 4096, 4), 4);
+    same(&b, &d, &[5000 * 4096, 5001 * 4096, 16 * 4096, 20 * 4096]);
+
+    let unmaps = calls(&b, CallCode::UNMAP_DEVICE_GPA_PAGES);
+    d.drain(&hv, &|| {}).unwrap();
+    assert!(sh.presence.is_empty());
+    // 20..28, 100..1300, 2000, 5000..5002, 9000..9003.
+    assert_eq!(calls(&b, CallCode::UNMAP_DEVICE_GPA_PAGES) - unmaps, 5);
+    assert_eq!(b.with_sim(|s| s.mapped_pages(5)), Some(0));
+    assert_eq!(d.iova_to_phys(100 * 4096), 0x4000_0000 + 100 * 4096);
+    same(&b, &d, &run_iovas());
+    assert_eq!(d.unmap_all(&hv), 0);
+    assert_eq!(sh.shadow.recorded(), 0);
+}
+
+/// A fill the hypervisor refuses part-way is drained back: the domain is empty again (shadow
+/// intact, nothing in the hypervisor, not broken) and can be filled later. If even the drain
+/// is refused, the window keeps exactly what the hypervisor still maps and the domain is broken.
+#[test]
+fn a_refused_fill_leaves_the_domain_empty_or_broken_and_exact() {
+    for after in [0, 1, 2] {
+        lazy_setup!(b, sh, hv, d);
+        map_runs(&hv, &d);
+        b.with_sim(|s| {
+            s.set_fault(Some(Fault::fail(
+                CallCode::MAP_DEVICE_GPA_PAGES,
+                after,
+                1,
+                HvStatus::OPERATION_FAILED,
+                7,
+            )))
+        });
+        assert_eq!(
+            d.fill(&hv, hvpt::iommu::map_flags(RW), &|| {}),
+            Err(errno::EIO)
+        );
+        assert!(sh.presence.is_empty() && !d.is_broken(), "after {after}");
+        assert_eq!(b.with_sim(|s| s.mapped_pages(5)), Some(0));
+        same(&b, &d, &run_iovas());
+        b.with_sim(|s| s.set_fault(None));
+        d.fill(&hv, hvpt::iommu::map_flags(RW), &|| {}).unwrap();
+        same(&b, &d, &run_iovas());
+    }
+    // Every call refused after the second: the third MAP, its rollback and the drain.
+    lazy_setup!(b, sh, hv, d);
+    map_runs(&hv, &d);
+    b.with_sim(|s| {
+        s.set_fault(Some(Fault {
+            code: None,
+            ..Fault::fail(
+                CallCode::MAP_DEVICE_GPA_PAGES,
+                2,
+                100,
+                HvStatus::OPERATION_FAILED,
+                9,
+            )
+        }))
+    });
+    assert!(d.fill(&hv, hvpt::iommu::map_flags(RW), &|| {}).is_err());
+    b.with_sim(|s| s.set_fault(None));
+    assert!(d.is_broken());
+    same(&b, &d, &run_iovas());
+    assert_eq!(
+        d.fill(&hv, hvpt::iommu::map_flags(RW), &|| {}),
+        Err(errno::EIO)
+    );
+    // Teardown still unmaps everything the hypervisor holds.
+    assert_eq!(d.unmap_all(&hv), 0);
+    assert_eq!(b.with_sim(|s| s.mapped_pages(5)), Some(0));
+}
+
+/// Unmaps that take the walk lock between two steps of a fill or a drain: a run the fill
+/// mapped already is unmapped in the hypervisor too, one it has not reached is never mapped;
+/// during a drain, a run still inside the window is unmapped in the hypervisor, one behind it
+/// only in the shadow.
+#[test]
+fn unmaps_between_the_steps_of_a_fill_or_drain() {
+    // Walk 1 sets the window; walk 2 maps 16..28; walk 3 maps 100..607.
+    for (walk, run) in [
+        (2, (16u64, 4u64)),
+        (2, (100, 1200)),
+        (3, (100, 1200)),
+        (3, (9000, 3)),
+    ] {
+        lazy_setup!(b, sh, hv, d);
+        map_runs(&hv, &d);
+        sh.unmap_after_walk.set(Some((walk, run.0 * 4096, run.1)));
+        d.fill(&hv, hvpt::iommu::map_flags(RW), &|| {}).unwrap();
+        assert_eq!(d.iova_to_phys(run.0 * 4096), 0);
+        same(&b, &d, &run_iovas());
+
+        sh.walks.set(0);
+        let (first, n) = if run.0 == 100 { (2000, 1) } else { (100, 1200) };
+        sh.unmap_after_walk.set(Some((walk - 1, first * 4096, n)));
+        d.drain(&hv, &|| {}).unwrap();
+        assert!(!d.is_broken());
+        assert_eq!(b.with_sim(|s| s.mapped_pages(5)), Some(0));
+        same(&b, &d, &run_iovas());
+    }
+}
+
+mod lazy_domain_vs_simulator {
+    use super::*;
+    use proptest::prelude::*;
+
+    const WINDOW: u64 = 6000;
+
+    proptest! {
+        /// Random maps, unmaps, fills and drains of a domain that starts empty, with faults
+        /// injected into any call and an unmap racing into a fill or drain: after every step,
+        /// the simulator holds exactly the shadow's pages inside the window plus the stranded
+        /// ones, page by page; a domain that is not broken is empty or filled; unmap never
+        /// allocates.
+        #[test]
+        fn window_equals_hypervisor_under_faults(
+            ops in proptest::collection::vec(
+                (0u8..4, 0u64..WINDOW - 1, 1u64..1500,
+                 proptest::option::weighted(0.3, (0u32..4, 1u32..3, 0u16..600)),
+                 proptest::option::weighted(0.3, 1u32..6)),
+                1..24),
+        ) {
+            lazy_setup!(b, sh, hv, d);
+            let mut core: BTreeMap<u64, u64> = BTreeMap::new();
+            for (op, first, n, fault, race) in ops {
+                let n = n.min(WINDOW - first);
+                b.refill_reserve(Context::Sleepable);
+                b.with_sim(|s| s.set_fault(fault.map(|(skip, times, after)| Fault {
+                    code: None,
+                    ..Fault::fail(CallCode::MAP_DEVICE_GPA_PAGES, skip, times,
+                                  HvStatus::OPERATION_FAILED, after)
+                })));
+                // An unmap of the core's first map at or after `first` during a fill/drain.
+                let victim = core.range(first..).next().map(|(&f, &n)| (f, n));
+                sh.walks.set(0);
+                sh.unmap_after_walk.set(race.zip(victim).map(|(w, (f, n))| (w, f * 4096, n)));
+                match op {
+                    0 => {
+                        if d.map(&hv, first * 4096, 0x4000_0000 + first * 4096, n, RW,
+                                 Context::Sleepable).is_ok() {
+                            core.insert(first, n);
+                        }
+                    }
+                    1 => {
+                        if let Some((at, len)) = victim {
+                            let before =
+                                [Context::Sleepable, Context::Atomic].map(|c| b.allocations(c));
+                            prop_assert_eq!(d.unmap(&hv, at * 4096, len), len);
+                            prop_assert_eq!(
+                                [Context::Sleepable, Context::Atomic].map(|c| b.allocations(c)),
+                                before, "unmap allocated");
+                            core.remove(&at);
+                        }
+                    }
+                    2 => { let _ = d.fill(&hv, hvpt::iommu::map_flags(RW), &|| {}); }
+                    _ => { let _ = d.drain(&hv, &|| {}); }
+                }
+                if let (Some((w, _, _)), Some((f, _))) = (sh.unmap_after_walk.get(), victim) {
+                    if sh.walks.get() >= w && op >= 2 {
+                        core.remove(&f);
+                    }
+                }
+                sh.unmap_after_walk.set(None);
+                b.with_sim(|s| s.set_fault(None));
+                let presence = &sh.presence;
+                prop_assert!(d.is_broken() || presence.is_empty() || presence.is_filled());
+                let mapped = |p: u64| core.range(..=p).next_back().is_some_and(|(&f, &n)| p < f + n);
+                for p in 0..WINDOW {
+                    let sim = b.with_sim(|s| s.translate(5, p * 4096)).map(|(pfn, _)| pfn * 4096);
+                    let mine = Some(d.iova_to_phys(p * 4096)).filter(|&x| x != 0);
+                    prop_assert_eq!(mine.is_some(), mapped(p), "page {}", p);
+                    let held = mine.filter(|_| presence.window_holds(p));
+                    if d.is_stranded(p) {
+                        prop_assert!(sim.is_some() && held.is_none(), "page {}", p);
+                    } else {
+                        prop_assert_eq!(sim, held, "page {}", p);
+                    }
+                }
+                prop_assert_eq!(b.with_sim(|s| s.mapped_pages(5)), Some(d.mapped()));
                 prop_assert_eq!(b.outstanding_pages(), 0);
             }
             prop_assert_eq!(d.unmap_all(&hv), 0);

@@ -229,10 +229,19 @@ fn run(bdf: &str) -> Res<()> {
     // unmapped from the device below before it is unmapped from the process.
     unsafe { container.vfio_dma_map(0, GUEST_RAM, ram.cast())? };
     show("VFIO_IOMMU_MAP_DMA of 4 MiB guest RAM at IOVA 0", &dev)?;
-    check(
-        "one device domain holds every page of guest RAM",
-        domains()?.iter().any(|&(_, m)| m == pages),
-    )?;
+    if direct {
+        // The container's domain, which no device uses in the hypervisor, records the map in its
+        // shadow only (it is filled if the device goes back to it).
+        check(
+            "no device domain holds guest RAM (the container's is filled lazily)",
+            domains()?.iter().all(|&(_, m)| m == 0),
+        )?;
+    } else {
+        check(
+            "one device domain holds every page of guest RAM",
+            domains()?.iter().any(|&(_, m)| m == pages),
+        )?;
+    }
     check(
         "the device's translation did not change (the map is guest RAM at IOVA = GPA)",
         mode(bdf)? == want && attached_to(&dev)? == direct.then_some(pt),

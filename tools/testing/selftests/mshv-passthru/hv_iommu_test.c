@@ -30,26 +30,6 @@
 /* HV_STATUS_ACCESS_DENIED: the layer returns -EACCES for it. */
 #define ST_DENIED	0x6
 
-struct hv_stat {
-	unsigned long calls, reps, failed;
-};
-
-static int hv_stat(int code, struct hv_stat *s)
-{
-	char *d = slurp(HV_STATS), key[16], *l;
-	int rc = -1;
-
-	if (!d)
-		return -1;
-	snprintf(key, sizeof(key), "%#06x ", code);
-	l = strstr(d, key);
-	if (l && sscanf(l + strlen(key), "calls=%lu reps=%lu failed=%lu",
-			&s->calls, &s->reps, &s->failed) == 3)
-		rc = 0;
-	free(d);
-	return rc;
-}
-
 struct drv_stat {
 	unsigned long requests, pages, min;
 };

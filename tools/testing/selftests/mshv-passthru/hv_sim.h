@@ -251,6 +251,28 @@ static inline uint64_t user_pfn(int pm, void *va)
 	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
 }
 
+/* The simulator's statistics of hypercall @code. */
+struct hv_stat {
+	unsigned long calls, reps, failed;
+};
+
+/* Reads the statistics of @code into @s: 0, or -1. */
+static inline int hv_stat(int code, struct hv_stat *s)
+{
+	char *d = slurp(HV_STATS), key[16], *l;
+	int rc = -1;
+
+	if (!d)
+		return -1;
+	snprintf(key, sizeof(key), "%#06x ", code);
+	l = strstr(d, key);
+	if (l && sscanf(l + strlen(key), "calls=%lu reps=%lu failed=%lu",
+			&s->calls, &s->reps, &s->failed) == 3)
+		rc = 0;
+	free(d);
+	return rc;
+}
+
 /*
  * The table on the dump line that starts with @line and whose page count
  * follows @count (its extent lines are "  @label=..."), against @n user
