@@ -1039,45 +1039,38 @@ unsafe extern "C" fn hvir_rs_attach(
     }
 }
 
-/// The most IOVA pages a direct-attach check walks (the window from the lowest to the highest
-/// page the domain ever mapped): 1 TiB. A sparser domain is refused (`EXDEV`).
-const CHECK_WINDOW_PAGES: u64 = 1 << 28;
+/// The most pages a direct-attach check looks at between two reschedules.
+const CHECK_CHUNK_PAGES: u64 = 4096;
 
 /// Checks every page `d` maps against the guest behind `hold` ([`hvpt::direct::check`]): the
-/// pages checked, or why not. Walks the shadow's window page by page, each lookup under the
-/// domain's `walk` lock (an unmap may free tables meanwhile; what it unmaps needs no check),
-/// rescheduling now and then. Maps are held off by the caller (`guests` set, `in_flight` 0,
-/// [`HOLDS`] held), so nothing is mapped behind the walk; unmaps take the walk lock.
+/// pages checked, or why not. Walks the shadow's present leaves ([`Shadow::extent`]), each
+/// step under the domain's `walk` lock (an unmap may free tables meanwhile; what it unmaps
+/// needs no check), and checks each run outside it, rescheduling between chunks. Maps are held
+/// off by the caller (`guests` set, `in_flight` 0, [`HOLDS`] held), so nothing is mapped behind
+/// the walk; unmaps take the walk lock.
 fn guest_check(d: &Domain, hold: &Hold) -> Result<u64, (u64, &'static str)> {
     if d.read_only.load(Ordering::SeqCst) {
         return Err((0, "it has read-only mappings"));
     }
     let sh = &d.shadow;
-    let (lo, hi) = (sh.lo.load(Ordering::Relaxed), sh.hi.load(Ordering::Relaxed));
-    if sh.recorded() == 0 || hi <= lo {
-        return Ok(0);
-    }
-    if hi - lo > CHECK_WINDOW_PAGES {
-        return Err((lo, "starts a mapping too sparse to check"));
-    }
-    let mut checked = 0u64;
-    for page in lo..hi {
-        if page % 4096 == 0 {
-            // SAFETY: no preconditions; process context (the caller holds a mutex).
-            unsafe { shim::hvir_cond_resched() };
-        }
-        let frame = {
+    let (lo, hi) = sh.span();
+    let (mut at, mut checked) = (lo, 0u64);
+    loop {
+        let extent = {
             let _g = d.walk.lock();
-            sh.frame(page)
+            sh.extent(at, hi)
         };
-        let Some(pfn) = frame else { continue };
+        let Some((page, pfn, n)) = extent else { break };
         let run = Run {
             iova_page: page,
             pfn,
-            pages: 1,
+            pages: n.min(CHECK_CHUNK_PAGES),
             writable: true,
         };
         checked += hvpt::direct::check([run], &mut |gfn| hold.guest_page(gfn)).map_err(explain)?;
+        at = page + run.pages;
+        // SAFETY: no preconditions; process context (the caller holds a mutex).
+        unsafe { shim::hvir_cond_resched() };
     }
     // Unmaps during the walk lower the count; nothing raises it.
     if checked < sh.recorded() {

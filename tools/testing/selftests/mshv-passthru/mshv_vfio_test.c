@@ -1243,6 +1243,38 @@ TEST_F(bridge, read_only_map_fills_the_domain_and_returns_the_device)
 	munmap(other, 4 * PG);
 }
 
+/*
+ * Mappings far apart (guest RAM low, and four guest pages 2 TiB up, both
+ * mapped at IOVA = GPA): the agreement check walks what is mapped, not the
+ * span, and the device is attached directly; the way back fills both.
+ */
+TEST_F(bridge, direct_attach_with_mappings_far_apart)
+{
+	const __u64 far_gfn = 1ULL << 29;
+	char *far = buffer(4 * PG, MAP_POPULATE);
+	struct range both[2];
+	struct guest g;
+	long domain;
+
+	ASSERT_NE(NULL, far);
+	ASSERT_EQ(0, guest_start(self->mshv, &g, 1));
+	domain = where(self->devid);
+	ASSERT_EQ(0, set_memory(g.pt, far_gfn, far, 4 * PG, WR));
+	ASSERT_EQ(0, dma_map(g.container, far_gfn * PG, far, 4 * PG, 1));
+	both[0] = g.r;
+	both[1] = (struct range){ .iova = far_gfn * PG, .va = far, .pages = 4, .writable = 1 };
+	ASSERT_EQ(0, file_add(g.bridge, g.group));
+	ASSERT_EQ(-4, where(self->devid));
+	EXPECT_EQ(g.id, dev_partition(self->devid));
+	EXPECT_EQ(0, compare_guest(g.id, both, 2));
+	EXPECT_EQ(0, compare(domain, NULL, 0));
+	ASSERT_EQ(0, file_del(g.bridge, g.group));
+	ASSERT_EQ(domain, where(self->devid));
+	EXPECT_EQ(0, compare(domain, both, 2));
+	guest_stop(&g, "bgcp");
+	munmap(far, 4 * PG);
+}
+
 /* hv_iommu_direct_attach=N: always device-domain translation. */
 TEST_F(bridge, policy_never)
 {
