@@ -109,8 +109,11 @@ def find_splats(lines):
     return out
 
 
-def parse_kunit(suite, log):
+def parse_kunit(suite, log, label=None):
     res, plan, cases = [], None, 0
+    # A suite collected twice in a plan (another module parameter) is named
+    # with the step's label: kunit:SUITE[LABEL].CASE.
+    tag = f"{suite}[{label}]" if label else suite
     for line in log.splitlines():
         m = KTAP_PLAN.match(line)
         if m and plan is None:
@@ -123,7 +126,7 @@ def parse_kunit(suite, log):
         if name == suite and not indent:
             continue  # the suite's own line
         cases += 1
-        full = f"kunit:{suite}.{name}"
+        full = f"kunit:{tag}.{name}"
         if directive == "SKIP":
             res.append(Result(full, "skip", (why or "").strip()))
         elif ok == "ok":
@@ -131,9 +134,9 @@ def parse_kunit(suite, log):
         else:
             res.append(Result(full, "fail", "KUnit case failed"))
     if plan is None or cases == 0:
-        res.append(Result(f"kunit:{suite}", "fail", "suite produced no results"))
+        res.append(Result(f"kunit:{tag}", "fail", "suite produced no results"))
     elif cases < plan:
-        res.append(Result(f"kunit:{suite}", "fail", f"only {cases} of {plan} cases reported"))
+        res.append(Result(f"kunit:{tag}", "fail", f"only {cases} of {plan} cases reported"))
     return res
 
 
@@ -193,7 +196,7 @@ def judge_step(step, log, rc):
     if kind == "kunit":
         if rc != 0:
             return [Result(f"kunit:{args[0]}", "fail", log.strip())]
-        return parse_kunit(args[0], log)
+        return parse_kunit(args[0], log, args[1] if len(args) > 1 else None)
     if kind == "kselftest":
         return parse_kselftest(args[0], log, rc)
     if kind in ("insmod", "modprobe"):

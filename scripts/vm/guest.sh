@@ -10,7 +10,8 @@
 #   insmod PATH.ko [ARGS]        load a module (PATH relative to the repo top;
 #                                $KSFT stands for the kselftest install dir)
 #   rmmod MODULE                 unload a module
-#   kunit SUITE                  collect a KUnit suite's results (it must exist)
+#   kunit SUITE [LABEL]          collect a KUnit suite's results (it must exist);
+#                                LABEL names a second collection of one suite
 #   kselftest COL[:TEST] [timeout=S]
 #                                run installed kselftests (run_kselftest.sh),
 #                                optionally overriding the per-test timeout

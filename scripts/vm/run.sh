@@ -79,6 +79,14 @@ for hp in $hugepages; do
 done
 cmdline+=" panic_on_warn=0 oops=none loglevel=4 $append"
 
+# One host thread runs both vCPUs (round robin), not one thread each (MTTCG,
+# QEMU's default). Under MTTCG a halted vCPU once missed its timer wake-up and
+# the guest hung for good in the middle of a plan (RCU: "timer wakeup didn't
+# happen", the CPU idle); one thread has no cross-thread kick to lose. On this
+# 2-core host it costs nothing: alias.plan took 256 s this way, 305 s with
+# MTTCG. MSHV_TCG_THREAD=multi brings MTTCG back.
+accel="-accel tcg,thread=${MSHV_TCG_THREAD:-single}"
+
 log "vm: booting $(basename "$KB") with plan $(basename "$plan") (results in $out)"
 start=$(date +%s)
 set +e
@@ -88,7 +96,7 @@ timeout --kill-after=30 "$timeout" \
 	--rwdir "$out" --cwd "$TOP" \
 	--append "$cmdline" \
 	--exec "bash $TOP/scripts/vm/guest.sh $out/env" \
-	--qemu-opts="${MSHV_QEMU_OPTS:--device pci-testdev}" \
+	--qemu-opts="$accel ${MSHV_QEMU_OPTS:--device pci-testdev}" \
 	</dev/null >"$out/console.log" 2>&1
 vng_rc=$?
 set -e

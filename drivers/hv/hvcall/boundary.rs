@@ -152,9 +152,14 @@ pub fn kunit_skip_unless_simulated() -> bool {
     if simulated() {
         return false;
     }
-    // SAFETY: a NUL-terminated string that outlives the call.
-    unsafe { ffi::mshv_hvcall_kunit_skip(SKIP_REASON.as_char_ptr()) };
+    kunit_skip(SKIP_REASON);
     true
+}
+
+/// Marks the running KUnit case skipped with `reason` (nothing outside a KUnit case).
+pub fn kunit_skip(reason: &core::ffi::CStr) {
+    // SAFETY: a NUL-terminated string that outlives the call.
+    unsafe { ffi::mshv_hvcall_kunit_skip(reason.as_char_ptr()) };
 }
 
 /// Pages allocated for deposits and not freed: the ones the hypervisor owns.
