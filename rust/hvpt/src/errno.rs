@@ -18,6 +18,8 @@ pub const ENOENT: Errno = Errno(2);
 pub const EIO: Errno = Errno(5);
 /// No such device or address (no such attribute).
 pub const ENXIO: Errno = Errno(6);
+/// Argument list too long (too many entries).
+pub const E2BIG: Errno = Errno(7);
 /// Out of memory.
 pub const ENOMEM: Errno = Errno(12);
 /// Permission denied.
@@ -40,7 +42,11 @@ pub const ENOTTY: Errno = Errno(25);
 pub const ENOSPC: Errno = Errno(28);
 /// Numerical result out of range.
 pub const ERANGE: Errno = Errno(34);
+/// No data available (the platform has no answer).
+pub const ENODATA: Errno = Errno(61);
 /// Value too large for defined data type.
 pub const EOVERFLOW: Errno = Errno(75);
+/// File descriptor in bad state (the object is not in a state that takes the request).
+pub const EBADFD: Errno = Errno(77);
 /// Operation not supported.
 pub const EOPNOTSUPP: Errno = Errno(95);
