@@ -13,7 +13,8 @@
 #    (module load/unload, KUnit, the project's kselftests, the upstream
 #    iommufd suite, kmemleak, splat detection on every step);
 # 4. VM, booted with two functions behind a PCIe-to-PCI bridge: alias.plan;
-# 5. VM: the runner's own self-test (runner-selftest.plan), which must go red
+# 5. VM with tph_sim's SSDT: tph.plan (vfio_pci_tph on emulated TPH endpoints);
+# 6. VM: the runner's own self-test (runner-selftest.plan), which must go red
 #    on each kind of failure it is meant to catch.
 
 source "$(dirname "$0")/lib.sh"
@@ -128,6 +129,14 @@ vm_plan all.plan
 # Two functions behind a PCIe-to-PCI bridge (one hypervisor device id).
 MSHV_QEMU_OPTS="-device pci-testdev -device pcie-pci-bridge,id=br0,bus=pcie.0,addr=0x10 \
 -device pci-testdev,bus=br0,addr=1 -device pci-testdev,bus=br0,addr=2" vm_plan alias.plan
+# Emulated TPH endpoints (tph_sim) and the platform's steering-tag _DSM (an
+# SSDT, compiled here).
+if aml=$("$TOP/scripts/tph-sim-aml.sh" "$RUN/tph-sim" 2>"$RUN/tph-sim-aml.log"); then
+	result pass "build:tph-sim-ssdt"
+	MSHV_QEMU_OPTS="-device pci-testdev -acpitable file=$aml" vm_plan tph.plan
+else
+	result fail "build:tph-sim-ssdt" "see $RUN/tph-sim-aml.log"
+fi
 vm_plan runner-selftest.plan --append "rcupdate.rcu_cpu_stall_timeout=3 rcupdate.rcu_cpu_stall_suppress_at_boot=1"
 
 finish

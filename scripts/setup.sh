@@ -19,6 +19,7 @@ DEB_PKGS=(
 	make gcc flex bison bc libelf-dev libssl-dev cpio kmod rsync pahole
 	qemu-system-x86 busybox-static
 	libcap-dev uuid-dev pkg-config
+	acpica-tools
 )
 
 need_deb() {

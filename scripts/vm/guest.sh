@@ -12,7 +12,7 @@
 #   rmmod MODULE                 unload a module
 #   kunit SUITE [LABEL]          collect a KUnit suite's results (it must exist);
 #                                LABEL names a second collection of one suite
-#   kselftest COL[:TEST] [timeout=S]
+#   kselftest COL[:TEST] [timeout=S] [label=L]
 #                                run installed kselftests (run_kselftest.sh),
 #                                optionally overriding the per-test timeout
 #   run NAME CMD...              any command: exit 0 pass, 4 skip, else fail
@@ -94,8 +94,13 @@ run_step() {
 		# program's nested KTAP with its own summary lines, so only a
 		# single program per call can be attributed reliably.
 		if [[ -x $KSFT/run_kselftest.sh ]]; then
-			local progs opt=()
-			[[ ${2:-} == timeout=* ]] && opt=(-o "${2#timeout=}")
+			local progs opt=() label= a
+			for a in "${@:2}"; do
+				case $a in
+				timeout=*) opt=(-o "${a#timeout=}") ;;
+				label=*) label="[${a#label=}]" ;;
+				esac
+			done
 			if [[ $1 == *:* ]]; then
 				progs=$1
 			else
@@ -104,7 +109,7 @@ run_step() {
 			: >"$log"
 			[[ -n $progs ]] || { echo "no kselftest matches '$1'" >"$log"; rc=2; }
 			for p in $progs; do
-				echo "### kselftest $p" >>"$log"
+				echo "### kselftest $p$label" >>"$log"
 				(cd "$KSFT" && ./run_kselftest.sh -t "$p" "${opt[@]}") >>"$log" 2>&1 || rc=$?
 			done
 		else

@@ -50,19 +50,6 @@ static inline int ctl(const char *cmd)
 	return rc;
 }
 
-/* Writes @val to the file @path; 0 or -errno. */
-static inline int put(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /*
  * Makes every allocation that cannot sleep (GFP_ATOMIC, GFP_NOWAIT) fail in
  * this task while @on, through the kernel's fault injection (failslab and

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The VFIO device cdev and group of a PCI function bound to vfio-pci, for
- * the project's VFIO clients (vfio_map_demo, ioas_map_bench, hv_iommu_test,
- * vfio_modes_test, mshv_vfio_test).
+ * The VFIO device cdev and group of a PCI function bound to vfio-pci (or a
+ * variant), and sysfs writes, for the project's VFIO clients (vfio_map_demo,
+ * ioas_map_bench, hv_iommu_test, vfio_modes_test, mshv_vfio_test,
+ * vfio_tph_test).
  */
 #ifndef MSHV_PT_VFIO_CDEV_H
 #define MSHV_PT_VFIO_CDEV_H
@@ -16,7 +17,23 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Opens /dev/vfio/devices/vfioN of @bdf; -1 with errno on failure. */
+/* Writes @val to the file @path; 0 or -errno. */
+static inline int put(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/*
+ * Opens /dev/vfio/devices/vfioN (noiommu-vfioN without an IOMMU) of @bdf; -1
+ * with errno on failure.
+ */
 static inline int vfio_cdev_open(const char *bdf)
 {
 	char path[512];
@@ -28,7 +45,8 @@ static inline int vfio_cdev_open(const char *bdf)
 	if (!d)
 		return -1;
 	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "vfio", 4))
+		if (!strncmp(e->d_name, "vfio", 4) ||
+		    !strncmp(e->d_name, "noiommu-vfio", 12))
 			break;
 	if (!e) {
 		closedir(d);

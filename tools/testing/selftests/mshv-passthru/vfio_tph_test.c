@@ -1,0 +1,739 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vfio_pci_tph through the VFIO device cdev, on the emulated TPH endpoints
+ * of tph_sim (tph-sim/): every answer and refusal of the TPH features, and
+ * what the device then holds, read back from tph_sim's copy of each
+ * endpoint's config space. The kernel's drivers/pci/tph.c programs the
+ * device, the platform's steering tags come from real ACPI (tph_sim's SSDT
+ * _DSM, evaluated by ACPICA).
+ *
+ * The plan loads tph_sim and vfio_pci_tph and sets VFIO's noiommu mode
+ * (the emulated PCI domain has no IOMMU). It runs this program twice: with
+ * enable_unsafe_tph_ds_mode off and on; each case checks the mode it finds
+ * (INFO's modes).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#include "kselftest_harness.h"
+#include "vfio_cdev.h"
+#include "../../../../include/uapi/linux/vfio_pci_tph.h"
+
+#define SIM		"/sys/kernel/debug/tph_sim/"
+#define PCI_TPH_CTRL	8
+#define PCI_TPH_TABLE	0xc
+#define TPH_POS		0x100	/* where tph_sim puts the capability */
+#define MAX_ENTS	64
+
+/* One emulated endpoint and what INFO must say about it. */
+struct endpoint {
+	const char *name;
+	int has_tph;
+	__u32 flags;		/* without ENABLED */
+	__u8 dev_modes, safe_modes, loc, req_type;
+	__u16 size;
+};
+
+#define CAP_FLAGS	(VFIO_PCI_TPH_INFO_EXT | VFIO_PCI_TPH_INFO_CPU_ST)
+
+static const struct endpoint endpoints[] = {
+	{ .name = "cap16", .has_tph = 1,
+	  .flags = CAP_FLAGS | VFIO_PCI_TPH_INFO_USABLE,
+	  .dev_modes = 7, .safe_modes = 3, .loc = VFIO_PCI_TPH_LOC_CAP,
+	  .req_type = VFIO_PCI_TPH_REQ_EXT, .size = 16 },
+	{ .name = "ds_only", .has_tph = 1,
+	  .flags = VFIO_PCI_TPH_INFO_USABLE | VFIO_PCI_TPH_INFO_CPU_ST,
+	  .dev_modes = 4, .safe_modes = 0, .loc = VFIO_PCI_TPH_LOC_NONE,
+	  .req_type = VFIO_PCI_TPH_REQ_TPH, .size = 0 },
+	{ .name = "ext_limited", .has_tph = 1,
+	  .flags = CAP_FLAGS | VFIO_PCI_TPH_INFO_USABLE,
+	  .dev_modes = 7, .safe_modes = 3, .loc = VFIO_PCI_TPH_LOC_CAP,
+	  .req_type = VFIO_PCI_TPH_REQ_TPH, .size = 8 },
+	{ .name = "no_tph", .has_tph = 0 },
+	{ .name = "no_completer", .has_tph = 1, .flags = CAP_FLAGS,
+	  .dev_modes = 7, .safe_modes = 0, .loc = VFIO_PCI_TPH_LOC_CAP,
+	  .req_type = VFIO_PCI_TPH_REQ_NONE, .size = 16 },
+};
+
+static const struct endpoint *endpoint(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(endpoints); i++)
+		if (!strcmp(endpoints[i].name, name))
+			return &endpoints[i];
+	return NULL;
+}
+
+/* The BDF tph_sim gave endpoint @name, in @bdf (64 bytes). */
+static int sim_bdf(const char *name, char *bdf)
+{
+	char path[256];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), SIM "%s/bdf", name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, bdf, 63);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	bdf[n] = 0;
+	bdf[strcspn(bdf, "\n")] = 0;
+	return 0;
+}
+
+/* What the device holds at config offset @off (@len bytes, little endian). */
+static long sim_config(const char *name, int off, int len)
+{
+	unsigned char b[4] = { 0 };
+	char path[256];
+	long v = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), SIM "%s/config", name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, b, len, off) != len) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	for (int i = len - 1; i >= 0; i--)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* What the test puts in an endpoint's table before binding: not zero. */
+static __u16 baseline(int i)
+{
+	return 0x0a00 + i;
+}
+
+/* Presets the table in @name's capability (@n entries) to baseline(). */
+static int sim_preset(const char *name, int n)
+{
+	char path[256];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), SIM "%s/config", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < n && !rc; i++) {
+		__u16 v = baseline(i);
+		unsigned char b[2] = { v, v >> 8 };
+
+		if (pwrite(fd, b, 2, TPH_POS + PCI_TPH_TABLE + 2 * i) != 2)
+			rc = -errno;
+	}
+	close(fd);
+	return rc;
+}
+
+/* Sets the platform's _DSM answer for processor UID @uid. */
+static int sim_st_info(unsigned int uid, unsigned long long v)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%u 0x%llx\n", uid, v);
+	return put(SIM "st_info", buf);
+}
+
+/* An st_info for volatile memory: 8-bit tag @st and 16-bit tag @xst, valid. */
+static unsigned long long vm_tags(unsigned int st, unsigned int xst)
+{
+	return 3ULL | (unsigned long long)st << 8 | (unsigned long long)xst << 16;
+}
+
+static int bind_tph(const char *bdf)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
+	if (put(path, "vfio-pci-tph"))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", bdf);
+	put(path, bdf);	/* pcieport or nothing */
+	return put("/sys/bus/pci/drivers_probe", bdf);
+}
+
+static void unbind_tph(const char *bdf)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/vfio-pci-tph/unbind");
+	put(path, bdf);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
+	put(path, "\n");
+}
+
+/* VFIO_DEVICE_FEATURE with @flags | @index and @len bytes of @data. */
+static int feature(int fd, __u32 flags, __u32 index, void *data, size_t len)
+{
+	char buf[sizeof(struct vfio_device_feature) + 16 + MAX_ENTS * 8 + 64];
+	struct vfio_device_feature *f = (void *)buf;
+	int rc;
+
+	if (len > sizeof(buf) - sizeof(*f))
+		return -E2BIG;
+	memset(buf, 0, sizeof(buf));
+	f->argsz = sizeof(*f) + len;
+	f->flags = flags | index;
+	if (len)
+		memcpy(f->data, data, len);
+	rc = ioctl(fd, VFIO_DEVICE_FEATURE, f);
+	if (rc)
+		return -errno;
+	if (len && (flags & VFIO_DEVICE_FEATURE_GET))
+		memcpy(data, f->data, len);
+	return 0;
+}
+
+static int info(int fd, struct vfio_pci_tph_info *i)
+{
+	memset(i, 0xaa, sizeof(*i));
+	return feature(fd, VFIO_DEVICE_FEATURE_GET, VFIO_DEVICE_FEATURE_PCI_TPH_INFO,
+		       i, sizeof(*i));
+}
+
+static int ctrl(int fd, __u32 op, __u32 mode)
+{
+	struct vfio_pci_tph_ctrl c = { .op = op, .mode = mode };
+
+	return feature(fd, VFIO_DEVICE_FEATURE_SET, VFIO_DEVICE_FEATURE_PCI_TPH_CTRL,
+		       &c, sizeof(c));
+}
+
+struct st_req {
+	struct vfio_pci_tph_st h;
+	struct vfio_pci_tph_st_entry e[MAX_ENTS];
+};
+
+static int program(int fd, const struct vfio_pci_tph_st_entry *e, unsigned int n)
+{
+	struct st_req r = { .h.count = n };
+
+	memcpy(r.e, e, n * sizeof(*e));
+	return feature(fd, VFIO_DEVICE_FEATURE_SET, VFIO_DEVICE_FEATURE_PCI_TPH_ST,
+		       &r, sizeof(r.h) + n * sizeof(*e));
+}
+
+struct cpu_req {
+	struct vfio_pci_tph_cpu_st h;
+	struct vfio_pci_tph_cpu_st_entry e[MAX_ENTS];
+};
+
+FIXTURE(tph) {
+	const struct endpoint *ep;
+	char bdf[64];
+	int iommufd, fd;
+	struct vfio_pci_tph_info info;
+};
+
+FIXTURE_VARIANT(tph) {
+	const char *name;
+};
+
+FIXTURE_VARIANT_ADD(tph, cap16) { .name = "cap16" };
+FIXTURE_VARIANT_ADD(tph, ds_only) { .name = "ds_only" };
+FIXTURE_VARIANT_ADD(tph, ext_limited) { .name = "ext_limited" };
+FIXTURE_VARIANT_ADD(tph, no_tph) { .name = "no_tph" };
+FIXTURE_VARIANT_ADD(tph, no_completer) { .name = "no_completer" };
+
+static void open_bound(struct __test_metadata *_metadata, struct _test_data_tph *self)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+
+	self->iommufd = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, self->iommufd);
+	self->fd = vfio_cdev_open(self->bdf);
+	ASSERT_LE(0, self->fd) TH_LOG("no VFIO cdev for %s: %s", self->bdf, strerror(errno));
+	bind.iommufd = self->iommufd;
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind));
+}
+
+static void close_bound(struct _test_data_tph *self)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->iommufd >= 0)
+		close(self->iommufd);
+	self->fd = -1;
+	self->iommufd = -1;
+}
+
+FIXTURE_SETUP(tph)
+{
+	self->fd = -1;
+	self->iommufd = -1;
+	self->ep = endpoint(variant->name);
+	ASSERT_NE(NULL, self->ep);
+	if (access(SIM, F_OK))
+		SKIP(return, "tph_sim is not loaded");
+	ASSERT_EQ(0, sim_bdf(variant->name, self->bdf));
+	/* The table the driver finds at bind, and must put back. */
+	if (self->ep->loc == VFIO_PCI_TPH_LOC_CAP)
+		ASSERT_EQ(0, sim_preset(variant->name, self->ep->size));
+	ASSERT_EQ(0, bind_tph(self->bdf)) TH_LOG("binding %s", self->bdf);
+	open_bound(_metadata, self);
+	if (self->ep->has_tph)
+		ASSERT_EQ(0, info(self->fd, &self->info));
+}
+
+FIXTURE_TEARDOWN(tph)
+{
+	close_bound(self);
+	if (self->bdf[0])
+		unbind_tph(self->bdf);
+}
+
+/* Whether this run has enable_unsafe_tph_ds_mode (INFO gives DS to the caller). */
+static int unsafe_ds(struct _test_data_tph *self)
+{
+	return self->info.modes & (1 << VFIO_PCI_TPH_MODE_DS);
+}
+
+TEST_F(tph, info_describes_the_device)
+{
+	const struct endpoint *ep = self->ep;
+	struct vfio_pci_tph_info i;
+
+	if (!ep->has_tph) {
+		/* Every TPH feature, and PROBE, is not there. */
+		ASSERT_EQ(-ENOTTY, info(self->fd, &i));
+		ASSERT_EQ(-ENOTTY, feature(self->fd, VFIO_DEVICE_FEATURE_PROBE |
+					   VFIO_DEVICE_FEATURE_SET,
+					   VFIO_DEVICE_FEATURE_PCI_TPH_CTRL, NULL, 0));
+		return;
+	}
+	i = self->info;
+	EXPECT_EQ(ep->flags, i.flags);
+	EXPECT_EQ(ep->dev_modes, i.dev_modes);
+	/* DS only with enable_unsafe_tph_ds_mode. */
+	EXPECT_EQ(ep->safe_modes | (unsafe_ds(self) ? ep->dev_modes & 4 : 0), i.modes);
+	EXPECT_EQ(ep->loc, i.st_table_loc);
+	EXPECT_EQ(ep->req_type, i.req_type);
+	EXPECT_EQ(ep->size, i.st_table_size);
+	EXPECT_EQ(0, i.mode);
+	EXPECT_EQ(0, i.cur_req_type);
+	EXPECT_EQ(0, i.__reserved[0] | i.__reserved[1] | i.__reserved[2]);
+	/* PROBE: GET only for INFO, SET only for CTRL. */
+	EXPECT_EQ(0, feature(self->fd, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET,
+			     VFIO_DEVICE_FEATURE_PCI_TPH_INFO, NULL, 0));
+	EXPECT_EQ(-EINVAL, feature(self->fd, VFIO_DEVICE_FEATURE_PROBE |
+				   VFIO_DEVICE_FEATURE_SET,
+				   VFIO_DEVICE_FEATURE_PCI_TPH_INFO, NULL, 0));
+	EXPECT_EQ(0, feature(self->fd, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET,
+			     VFIO_DEVICE_FEATURE_PCI_TPH_CTRL, NULL, 0));
+	/* A short buffer. */
+	EXPECT_EQ(-EINVAL, feature(self->fd, VFIO_DEVICE_FEATURE_GET,
+				   VFIO_DEVICE_FEATURE_PCI_TPH_INFO, &i, 8));
+}
+
+TEST_F(tph, ctrl_refusals_leave_tph_off)
+{
+	const struct endpoint *ep = self->ep;
+
+	if (!ep->has_tph)
+		SKIP(return, "no TPH capability");
+	EXPECT_EQ(-EINVAL, ctrl(self->fd, 2, 0));
+	EXPECT_EQ(-EINVAL, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, 3));
+	EXPECT_EQ(-EINVAL, ctrl(self->fd, VFIO_PCI_TPH_DISABLE, 1));
+	if (!(ep->flags & VFIO_PCI_TPH_INFO_USABLE))
+		EXPECT_EQ(-EOPNOTSUPP, ctrl(self->fd, VFIO_PCI_TPH_ENABLE,
+					    VFIO_PCI_TPH_MODE_IV));
+	if ((ep->dev_modes & 4) && !unsafe_ds(self) && (ep->flags & VFIO_PCI_TPH_INFO_USABLE))
+		EXPECT_EQ(-EPERM, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_DS));
+	if (!(ep->dev_modes & 2))
+		EXPECT_EQ(-EOPNOTSUPP, ctrl(self->fd, VFIO_PCI_TPH_ENABLE,
+					    VFIO_PCI_TPH_MODE_IV));
+	/* Nothing reached the device; disabling what is off is fine. */
+	EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+	EXPECT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_DISABLE, 0));
+}
+
+/* The table as the device holds it equals @want (entries @n). */
+static int table_is(const char *name, const __u16 *want, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (sim_config(name, TPH_POS + PCI_TPH_TABLE + 2 * i, 2) != want[i])
+			return 0;
+	return 1;
+}
+
+/* The table as the driver found it at bind. */
+static int table_is_baseline(const char *name, int n)
+{
+	__u16 want[MAX_ENTS];
+
+	for (int i = 0; i < n; i++)
+		want[i] = baseline(i);
+	return table_is(name, want, n);
+}
+
+TEST_F(tph, iv_mode_programs_kernel_resolved_tags)
+{
+	const struct endpoint *ep = self->ep;
+	__u16 want[MAX_ENTS];
+	struct vfio_pci_tph_st_entry e[3] = {
+		{ .index = 0, .mem_type = VFIO_PCI_TPH_MEM_VM, .value = 0 },
+		{ .index = 5, .mem_type = VFIO_PCI_TPH_MEM_VM, .value = 1 },
+		{ .index = 7, .flags = VFIO_PCI_TPH_ST_ENTRY_CLEAR },
+	};
+	struct vfio_pci_tph_info i;
+	int ext = ep->req_type == VFIO_PCI_TPH_REQ_EXT;
+
+	if (!ep->has_tph || !(ep->safe_modes & 2) || ep->loc != VFIO_PCI_TPH_LOC_CAP)
+		SKIP(return, "no IV mode with a table in the capability");
+	/* Processor UIDs 0 and 1 (CPUs 0 and 1). */
+	ASSERT_EQ(0, sim_st_info(0, vm_tags(0x11, 0x1111)));
+	ASSERT_EQ(0, sim_st_info(1, vm_tags(0x22, 0x2222)));
+
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
+	/* Control: IV mode, requester type as INFO promised. */
+	EXPECT_EQ(VFIO_PCI_TPH_MODE_IV | ep->req_type << 8,
+		  sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+	ASSERT_EQ(0, info(self->fd, &i));
+	EXPECT_TRUE(!!(i.flags & VFIO_PCI_TPH_INFO_ENABLED));
+	EXPECT_EQ(VFIO_PCI_TPH_MODE_IV, i.mode);
+	EXPECT_EQ(ep->req_type, i.cur_req_type);
+	EXPECT_EQ(-EBUSY, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_NS));
+
+	/* Open (its reset) and enable left the table as found at bind. */
+	EXPECT_TRUE(table_is_baseline(ep->name, ep->size));
+	ASSERT_EQ(0, program(self->fd, e, 3));
+	/* The tag of the enabled namespace, nothing else. */
+	for (int k = 0; k < ep->size; k++)
+		want[k] = baseline(k);
+	want[0] = ext ? 0x1111 : 0x11;
+	want[5] = ext ? 0x2222 : 0x22;
+	want[7] = 0;
+	EXPECT_TRUE(table_is(ep->name, want, ep->size));
+	/* Requests stayed enabled around the writes. */
+	EXPECT_EQ(VFIO_PCI_TPH_MODE_IV | ep->req_type << 8,
+		  sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+
+	/* Disable: off in the device, the table as found at bind. */
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_DISABLE, 0));
+	EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+	EXPECT_TRUE(table_is_baseline(ep->name, ep->size));
+	ASSERT_EQ(0, info(self->fd, &i));
+	EXPECT_FALSE(!!(i.flags & VFIO_PCI_TPH_INFO_ENABLED));
+}
+
+TEST_F(tph, st_refusals_change_nothing)
+{
+	const struct endpoint *ep = self->ep;
+	__u16 want[MAX_ENTS];
+	struct vfio_pci_tph_st_entry ok = { .index = 1, .value = 0 };
+	struct vfio_pci_tph_st_entry e[2];
+	struct st_req big = { .h.count = 2049 };
+	cpu_set_t only0, saved;
+
+	if (!ep->has_tph || !(ep->safe_modes & 2) || ep->loc != VFIO_PCI_TPH_LOC_CAP)
+		SKIP(return, "no IV mode with a table in the capability");
+	ASSERT_EQ(0, sim_st_info(0, vm_tags(0x33, 0x3333)));
+	ASSERT_EQ(0, sim_st_info(1, 0));	/* no valid tag for CPU 1 */
+
+	/* Off: no table to program. */
+	EXPECT_EQ(-EBADFD, program(self->fd, &ok, 1));
+	/* No ST mode uses no tag. */
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_NS));
+	EXPECT_EQ(-EBADFD, program(self->fd, &ok, 1));
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_DISABLE, 0));
+
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
+	ASSERT_EQ(0, program(self->fd, &ok, 1));
+	for (int k = 0; k < ep->size; k++)
+		want[k] = baseline(k);
+	want[1] = ep->req_type == VFIO_PCI_TPH_REQ_EXT ? 0x3333 : 0x33;
+	ASSERT_TRUE(table_is(ep->name, want, ep->size));
+
+	/* Each refused batch has a good first entry: none of it is written. */
+	e[0] = (struct vfio_pci_tph_st_entry){ .index = 2, .value = 0 };
+	e[1] = (struct vfio_pci_tph_st_entry){ .index = ep->size, .value = 0 };
+	EXPECT_EQ(-ENXIO, program(self->fd, e, 2));
+	e[1] = (struct vfio_pci_tph_st_entry){ .index = 2, .value = 0 };
+	EXPECT_EQ(-EINVAL, program(self->fd, e, 2));		/* twice */
+	e[1] = (struct vfio_pci_tph_st_entry){ .index = 3, .flags = VFIO_PCI_TPH_ST_ENTRY_RAW,
+					       .value = 5 };
+	EXPECT_EQ(-EPERM, program(self->fd, e, 2));		/* raw outside DS */
+	e[1] = (struct vfio_pci_tph_st_entry){ .index = 3, .flags = 4 };
+	EXPECT_EQ(-EINVAL, program(self->fd, e, 2));
+	e[1] = (struct vfio_pci_tph_st_entry){ .index = 3, .mem_type = 2 };
+	EXPECT_EQ(-EINVAL, program(self->fd, e, 2));
+	e[1] = (struct vfio_pci_tph_st_entry){ .index = 3, .flags = VFIO_PCI_TPH_ST_ENTRY_CLEAR,
+					       .value = 1 };
+	EXPECT_EQ(-EINVAL, program(self->fd, e, 2));
+	e[1] = (struct vfio_pci_tph_st_entry){ .index = 3, .value = 1 };
+	EXPECT_EQ(-ENODATA, program(self->fd, e, 2));	/* invalid on the platform */
+	e[1] = (struct vfio_pci_tph_st_entry){ .index = 3, .value = 100000 };
+	EXPECT_EQ(-EINVAL, program(self->fd, e, 2));	/* no such CPU */
+	/* A CPU the caller may not run on. */
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(saved), &saved));
+	CPU_ZERO(&only0);
+	CPU_SET(0, &only0);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(only0), &only0));
+	e[1] = (struct vfio_pci_tph_st_entry){ .index = 3, .value = 1 };
+	EXPECT_EQ(-EPERM, program(self->fd, e, 2));
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(saved), &saved));
+	/* Counts. */
+	EXPECT_EQ(-EINVAL, program(self->fd, e, 0));
+	EXPECT_EQ(-E2BIG, feature(self->fd, VFIO_DEVICE_FEATURE_SET,
+				  VFIO_DEVICE_FEATURE_PCI_TPH_ST, &big, sizeof(big)));
+	big.h.count = 3;	/* more entries than the data holds */
+	EXPECT_EQ(-EINVAL, feature(self->fd, VFIO_DEVICE_FEATURE_SET,
+				   VFIO_DEVICE_FEATURE_PCI_TPH_ST, &big, sizeof(big.h) + 16));
+	big.h.count = 1;
+	big.h.flags = 1;
+	EXPECT_EQ(-EINVAL, feature(self->fd, VFIO_DEVICE_FEATURE_SET,
+				   VFIO_DEVICE_FEATURE_PCI_TPH_ST, &big, sizeof(big.h) + 8));
+
+	EXPECT_TRUE(table_is(ep->name, want, ep->size));
+	EXPECT_EQ(VFIO_PCI_TPH_MODE_IV | ep->req_type << 8,
+		  sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+}
+
+TEST_F(tph, cpu_st_answers_in_either_namespace)
+{
+	const struct endpoint *ep = self->ep;
+	struct cpu_req r = { .h.count = 2 };
+	cpu_set_t only0, saved;
+
+	if (!ep->has_tph)
+		SKIP(return, "no TPH capability");
+	/* CPU 0: both tags valid, PH ignored; CPU 1: 16-bit tag only. */
+	ASSERT_EQ(0, sim_st_info(0, vm_tags(0x44, 0x4444) | 4));
+	ASSERT_EQ(0, sim_st_info(1, 2ULL | 0x5555ULL << 16));
+	r.e[0] = (struct vfio_pci_tph_cpu_st_entry){ .cpu = 0 };
+	r.e[1] = (struct vfio_pci_tph_cpu_st_entry){ .cpu = 1 };
+	r.h.flags = VFIO_PCI_TPH_ST_EXT;
+	ASSERT_EQ(0, feature(self->fd, VFIO_DEVICE_FEATURE_GET,
+			     VFIO_DEVICE_FEATURE_PCI_TPH_CPU_ST, &r, sizeof(r.h) + 16));
+	EXPECT_EQ(0x4444, r.e[0].st);
+	EXPECT_EQ(1, r.e[0].ph_ignore);
+	EXPECT_EQ(0x5555, r.e[1].st);
+	EXPECT_EQ(0, r.e[1].ph_ignore);
+	/* The 8-bit namespace: CPU 1 has no tag there, so nothing is answered. */
+	r.h.flags = 0;
+	r.e[0].st = 0xffff;
+	r.e[1].st = 0xffff;
+	EXPECT_EQ(-ENODATA, feature(self->fd, VFIO_DEVICE_FEATURE_GET,
+				    VFIO_DEVICE_FEATURE_PCI_TPH_CPU_ST, &r, sizeof(r.h) + 16));
+	r.h.count = 1;
+	ASSERT_EQ(0, feature(self->fd, VFIO_DEVICE_FEATURE_GET,
+			     VFIO_DEVICE_FEATURE_PCI_TPH_CPU_ST, &r, sizeof(r.h) + 8));
+	EXPECT_EQ(0x44, r.e[0].st);
+	/* Persistent memory: no valid tag. */
+	r.e[0].mem_type = VFIO_PCI_TPH_MEM_PM;
+	EXPECT_EQ(-ENODATA, feature(self->fd, VFIO_DEVICE_FEATURE_GET,
+				    VFIO_DEVICE_FEATURE_PCI_TPH_CPU_ST, &r, sizeof(r.h) + 8));
+	r.e[0].mem_type = 2;
+	EXPECT_EQ(-EINVAL, feature(self->fd, VFIO_DEVICE_FEATURE_GET,
+				   VFIO_DEVICE_FEATURE_PCI_TPH_CPU_ST, &r, sizeof(r.h) + 8));
+	r.e[0].mem_type = 0;
+	r.h.flags = 2;
+	EXPECT_EQ(-EINVAL, feature(self->fd, VFIO_DEVICE_FEATURE_GET,
+				   VFIO_DEVICE_FEATURE_PCI_TPH_CPU_ST, &r, sizeof(r.h) + 8));
+	r.h.flags = 0;
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(saved), &saved));
+	CPU_ZERO(&only0);
+	CPU_SET(0, &only0);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(only0), &only0));
+	r.e[0].cpu = 1;
+	EXPECT_EQ(-EPERM, feature(self->fd, VFIO_DEVICE_FEATURE_GET,
+				  VFIO_DEVICE_FEATURE_PCI_TPH_CPU_ST, &r, sizeof(r.h) + 8));
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(saved), &saved));
+}
+
+TEST_F(tph, close_and_reset_turn_tph_off)
+{
+	const struct endpoint *ep = self->ep;
+	struct vfio_pci_tph_st_entry e = { .index = 3, .value = 0 };
+	__u16 zero[MAX_ENTS] = { 0 };
+	struct vfio_pci_tph_info i;
+	long tag3;
+
+	if (!ep->has_tph || !(ep->safe_modes & 2) || ep->loc != VFIO_PCI_TPH_LOC_CAP)
+		SKIP(return, "no IV mode with a table in the capability");
+	ASSERT_EQ(0, sim_st_info(0, vm_tags(0x66, 0x6666)));
+
+	tag3 = ep->req_type == VFIO_PCI_TPH_REQ_EXT ? 0x6666 : 0x66;
+
+	/*
+	 * Closing the device: TPH off, then vfio-pci-core's reset (an FLR of
+	 * the emulated device, which clears the table). Had TPH stayed enabled
+	 * in the PCI core, the enable after the next open would fail (-EBUSY).
+	 */
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
+	ASSERT_EQ(0, program(self->fd, &e, 1));
+	ASSERT_EQ(tag3, sim_config(ep->name, TPH_POS + PCI_TPH_TABLE + 6, 2));
+	close_bound(self);
+	EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+	EXPECT_TRUE(table_is(ep->name, zero, ep->size));
+
+	/* Open resets the device; the driver puts back what it found at bind. */
+	open_bound(_metadata, self);
+	EXPECT_TRUE(table_is_baseline(ep->name, ep->size));
+	ASSERT_EQ(0, info(self->fd, &i));
+	EXPECT_FALSE(!!(i.flags & VFIO_PCI_TPH_INFO_ENABLED));
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
+	ASSERT_EQ(0, program(self->fd, &e, 1));
+	/* A reset through VFIO (FLR): off, and the bind-time table back. */
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_RESET));
+	EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+	EXPECT_TRUE(table_is_baseline(ep->name, ep->size));
+	ASSERT_EQ(0, info(self->fd, &i));
+	EXPECT_FALSE(!!(i.flags & VFIO_PCI_TPH_INFO_ENABLED));
+	/* And it can be enabled again. */
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
+	ASSERT_EQ(0, program(self->fd, &e, 1));
+	EXPECT_EQ(tag3, sim_config(ep->name, TPH_POS + PCI_TPH_TABLE + 6, 2));
+}
+
+TEST_F(tph, ds_mode_only_when_unsafe)
+{
+	const struct endpoint *ep = self->ep;
+	struct vfio_pci_tph_st_entry e[2] = {
+		{ .index = 0, .flags = VFIO_PCI_TPH_ST_ENTRY_RAW, .value = 0xab },
+		{ .index = 1, .value = 0 },
+	};
+	int ext = ep->req_type == VFIO_PCI_TPH_REQ_EXT;
+
+	if (!ep->has_tph || !(ep->dev_modes & 4) || !(ep->flags & VFIO_PCI_TPH_INFO_USABLE))
+		SKIP(return, "no usable DS mode");
+	if (!unsafe_ds(self)) {
+		EXPECT_EQ(-EPERM, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_DS));
+		EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+		return;
+	}
+	ASSERT_EQ(0, sim_st_info(0, vm_tags(0x77, 0x7777)));
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_DS));
+	EXPECT_EQ(VFIO_PCI_TPH_MODE_DS | ep->req_type << 8,
+		  sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+	if (ep->loc == VFIO_PCI_TPH_LOC_NONE) {
+		/* DS without a table: nothing to program. */
+		EXPECT_EQ(-EOPNOTSUPP, program(self->fd, e, 1));
+		return;
+	}
+	/* Raw tags in DS mode, bounded by the enabled namespace. */
+	ASSERT_EQ(0, program(self->fd, e, 2));
+	EXPECT_EQ(0xab, sim_config(ep->name, TPH_POS + PCI_TPH_TABLE, 2));
+	EXPECT_EQ(ext ? 0x7777 : 0x77, sim_config(ep->name, TPH_POS + PCI_TPH_TABLE + 2, 2));
+	e[0].value = 0x1ab;
+	EXPECT_EQ(ext ? 0 : -ERANGE, program(self->fd, e, 1));
+}
+
+/* Where the config-space region starts in the device fd. */
+static off_t config_region(int fd)
+{
+	struct vfio_region_info ri = {
+		.argsz = sizeof(ri), .index = VFIO_PCI_CONFIG_REGION_INDEX,
+	};
+
+	if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &ri))
+		return -1;
+	return ri.offset;
+}
+
+static long cfg_read(int fd, off_t region, int off, int len)
+{
+	unsigned char b[4] = { 0 };
+	long v = 0;
+
+	if (pread(fd, b, len, region + off) != len)
+		return -errno;
+	for (int i = len - 1; i >= 0; i--)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* 0, or -errno of a config write of @len bytes of @v at @off. */
+static int cfg_write(int fd, off_t region, int off, int len, unsigned int v)
+{
+	unsigned char b[4] = { v, v >> 8, v >> 16, v >> 24 };
+
+	return pwrite(fd, b, len, region + off) == len ? 0 : -errno;
+}
+
+TEST_F(tph, config_space_is_virtualized)
+{
+	const struct endpoint *ep = self->ep;
+	off_t r = config_region(self->fd);
+	long hw_cap, ctrl_on = VFIO_PCI_TPH_MODE_IV | ep->req_type << 8;
+	unsigned char whole[0x200];
+	struct vfio_pci_tph_info i;
+
+	ASSERT_LE(0, r);
+	if (!ep->has_tph) {
+		EXPECT_EQ(0, cfg_read(self->fd, r, TPH_POS, 4));
+		return;
+	}
+	hw_cap = sim_config(ep->name, TPH_POS + 4, 4);
+	if (!(ep->flags & VFIO_PCI_TPH_INFO_USABLE)) {
+		/* Hidden: the chain has no TPH capability, writes are dropped. */
+		EXPECT_EQ(0, cfg_read(self->fd, r, TPH_POS, 2));
+		EXPECT_EQ(0, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4,
+				       VFIO_PCI_TPH_MODE_IV | VFIO_PCI_TPH_REQ_TPH << 8));
+		EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+		return;
+	}
+	EXPECT_EQ(0x17, cfg_read(self->fd, r, TPH_POS, 2));
+	/* The modes this caller may enable. */
+	EXPECT_EQ((hw_cap & ~7L) | self->info.modes, cfg_read(self->fd, r, TPH_POS + 4, 4));
+	EXPECT_EQ(0, cfg_read(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4));
+	/* One read across everything: the same bytes. */
+	ASSERT_EQ((ssize_t)sizeof(whole), pread(self->fd, whole, sizeof(whole), r));
+	EXPECT_EQ(self->info.modes, whole[TPH_POS + 4] & 7);
+
+	if (!(self->info.modes & 2)) {
+		EXPECT_EQ(unsafe_ds(self) ? 0 : -EPERM,
+			  cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4,
+				    VFIO_PCI_TPH_MODE_DS | ep->req_type << 8));
+		return;
+	}
+	/* A control write is a CTRL call. */
+	ASSERT_EQ(0, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4, ctrl_on));
+	EXPECT_EQ(ctrl_on, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+	EXPECT_EQ(ctrl_on, cfg_read(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4));
+	ASSERT_EQ(0, info(self->fd, &i));
+	EXPECT_EQ(VFIO_PCI_TPH_MODE_IV, i.mode);
+	EXPECT_EQ(-EBUSY, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4,
+				    VFIO_PCI_TPH_MODE_NS | ep->req_type << 8));
+	EXPECT_EQ(-EINVAL, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4, ctrl_on | 0x10));
+	/* A table write is a raw tag: IV mode takes none. */
+	EXPECT_EQ(-EPERM, cfg_write(self->fd, r, TPH_POS + PCI_TPH_TABLE + 2, 2, 0x12));
+	EXPECT_EQ(baseline(1), sim_config(ep->name, TPH_POS + PCI_TPH_TABLE + 2, 2));
+	/* Writing requester-enable 0 disables. */
+	ASSERT_EQ(0, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL + 1, 1, 0));
+	EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+	ASSERT_EQ(0, info(self->fd, &i));
+	EXPECT_FALSE(!!(i.flags & VFIO_PCI_TPH_INFO_ENABLED));
+
+	if (!unsafe_ds(self)) {
+		EXPECT_EQ(-EPERM, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4,
+					    VFIO_PCI_TPH_MODE_DS | ep->req_type << 8));
+		return;
+	}
+	/* DS mode: table writes are the tags themselves. */
+	ASSERT_EQ(0, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4,
+			       VFIO_PCI_TPH_MODE_DS | ep->req_type << 8));
+	ASSERT_EQ(0, cfg_write(self->fd, r, TPH_POS + PCI_TPH_TABLE + 2, 2, 0x12));
+	EXPECT_EQ(0x12, sim_config(ep->name, TPH_POS + PCI_TPH_TABLE + 2, 2));
+	EXPECT_EQ(0x12, cfg_read(self->fd, r, TPH_POS + PCI_TPH_TABLE + 2, 2));
+}
+
+TEST_HARNESS_MAIN
