@@ -129,11 +129,13 @@ vm_plan all.plan
 # Two functions behind a PCIe-to-PCI bridge (one hypervisor device id).
 MSHV_QEMU_OPTS="-device pci-testdev -device pcie-pci-bridge,id=br0,bus=pcie.0,addr=0x10 \
 -device pci-testdev,bus=br0,addr=1 -device pci-testdev,bus=br0,addr=2" vm_plan alias.plan
-# Emulated TPH endpoints (tph_sim) and the platform's steering-tag _DSM (an
-# SSDT, compiled here).
+# Emulated TPH endpoints (tph_sim), the platform's steering-tag _DSM (an SSDT,
+# compiled here) and the memory tph_sim's MSI-X endpoint decodes (ivshmem).
 if aml=$("$TOP/scripts/tph-sim-aml.sh" "$RUN/tph-sim" 2>"$RUN/tph-sim-aml.log"); then
 	result pass "build:tph-sim-ssdt"
-	MSHV_QEMU_OPTS="-device pci-testdev -acpitable file=$aml" vm_plan tph.plan
+	MSHV_QEMU_OPTS="-device pci-testdev -acpitable file=$aml \
+-object memory-backend-ram,id=tph-carrier,size=1M -device ivshmem-plain,memdev=tph-carrier" \
+		vm_plan tph.plan
 else
 	result fail "build:tph-sim-ssdt" "see $RUN/tph-sim-aml.log"
 fi

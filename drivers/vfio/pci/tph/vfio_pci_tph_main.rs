@@ -255,13 +255,9 @@ impl TphDevice {
         if g.state.enabled.take().is_some() {
             // A table in MSI-X is each vector's control word, which neither disabling nor a
             // reset clears (pci_restore_state() writes the cached words back): clear the tags
-            // of the vectors set up, while tph.c still has TPH enabled.
-            if dev.cap.loc() == Some(Loc::Msix) {
-                for i in (0..dev.msix_size).filter(|&i| pdev.vector(i)) {
-                    // Nothing to do on failure: see `quiesce`.
-                    let _ = pdev.set_st(StWrite { index: i, tag: 0 });
-                }
-            }
+            // of the vectors set up, while tph.c still has TPH enabled. Nothing to do on
+            // failure: see `quiesce`.
+            let _ = Self::clear_msix_tags(dev, pdev);
             pdev.disable();
         }
         for (i, &tag) in (0u16..).zip(g.baseline.iter()) {
@@ -395,6 +391,14 @@ impl TphDevice {
         match pdev.enable(mode) {
             Ok(req) => {
                 g.state.enabled = Some((mode, ReqType::from_field(req.into())));
+                // A vector torn down while tagged keeps its tag in the device, and the PCI
+                // core writes it back when the vector is set up again: nothing is steered
+                // before the user programs it.
+                if let Err(e) = Self::clear_msix_tags(dev, pdev) {
+                    // tph.c turned TPH off on the failed write.
+                    Self::off(g, dev, pdev);
+                    return Err(e);
+                }
                 Ok(())
             }
             // The device and policy allow the mode (checked): only `pci=notph` is left.
@@ -404,6 +408,17 @@ impl TphDevice {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Tag 0 in every vector set up, when the table is in MSI-X (TPH enabled). A vector that
+    /// is not set up cannot be written (`pcie_tph_set_st_entry()` returns `ENXIO`).
+    fn clear_msix_tags(dev: Device, pdev: Pdev) -> Result {
+        if dev.cap.loc() == Some(Loc::Msix) {
+            for i in (0..dev.msix_size).filter(|&i| pdev.vector(i)) {
+                pdev.set_st(StWrite { index: i, tag: 0 })?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes resolved entries. Every refusal was decided before this; a write can still

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -33,7 +34,6 @@
 #define SIM		"/sys/kernel/debug/tph_sim/"
 #define PCI_TPH_CTRL	8
 #define PCI_TPH_TABLE	0xc
-#define TPH_POS		0x100	/* where tph_sim puts the capability */
 #define MAX_ENTS	64
 
 /* One emulated endpoint and what INFO must say about it. */
@@ -41,29 +41,51 @@ struct endpoint {
 	const char *name;
 	int has_tph;
 	__u32 flags;		/* without ENABLED */
-	__u8 dev_modes, safe_modes, loc, req_type;
+	/* modes: what INFO offers without and with enable_unsafe_tph_ds_mode */
+	__u8 dev_modes, safe_modes, unsafe_modes, loc, req_type;
 	__u16 size;
+	__u16 pos;		/* where tph_sim puts the capability */
+	__u16 next_id;		/* the extended capability after it, 0: none */
 };
+
+#define PCI_EXT_CAP_ID_DSN	0x03
+#define PCI_EXT_CAP_ID_VNDR	0x0b
+#define PCI_EXT_CAP_ID_TPH	0x17
 
 #define CAP_FLAGS	(VFIO_PCI_TPH_INFO_EXT | VFIO_PCI_TPH_INFO_CPU_ST)
 
 static const struct endpoint endpoints[] = {
 	{ .name = "cap16", .has_tph = 1,
 	  .flags = CAP_FLAGS | VFIO_PCI_TPH_INFO_USABLE,
-	  .dev_modes = 7, .safe_modes = 3, .loc = VFIO_PCI_TPH_LOC_CAP,
-	  .req_type = VFIO_PCI_TPH_REQ_EXT, .size = 16 },
+	  .dev_modes = 7, .safe_modes = 3, .unsafe_modes = 7, .loc = VFIO_PCI_TPH_LOC_CAP,
+	  .req_type = VFIO_PCI_TPH_REQ_EXT, .size = 16, .pos = 0x100 },
 	{ .name = "ds_only", .has_tph = 1,
 	  .flags = VFIO_PCI_TPH_INFO_USABLE | VFIO_PCI_TPH_INFO_CPU_ST,
-	  .dev_modes = 4, .safe_modes = 0, .loc = VFIO_PCI_TPH_LOC_NONE,
-	  .req_type = VFIO_PCI_TPH_REQ_TPH, .size = 0 },
+	  .dev_modes = 4, .safe_modes = 0, .unsafe_modes = 4, .loc = VFIO_PCI_TPH_LOC_NONE,
+	  .req_type = VFIO_PCI_TPH_REQ_TPH, .size = 0, .pos = 0x100 },
 	{ .name = "ext_limited", .has_tph = 1,
 	  .flags = CAP_FLAGS | VFIO_PCI_TPH_INFO_USABLE,
-	  .dev_modes = 7, .safe_modes = 3, .loc = VFIO_PCI_TPH_LOC_CAP,
-	  .req_type = VFIO_PCI_TPH_REQ_TPH, .size = 8 },
-	{ .name = "no_tph", .has_tph = 0 },
+	  .dev_modes = 7, .safe_modes = 3, .unsafe_modes = 7, .loc = VFIO_PCI_TPH_LOC_CAP,
+	  .req_type = VFIO_PCI_TPH_REQ_TPH, .size = 8, .pos = 0x100 },
+	{ .name = "no_tph", .has_tph = 0, .pos = 0x100 },
 	{ .name = "no_completer", .has_tph = 1, .flags = CAP_FLAGS,
-	  .dev_modes = 7, .safe_modes = 0, .loc = VFIO_PCI_TPH_LOC_CAP,
-	  .req_type = VFIO_PCI_TPH_REQ_NONE, .size = 16 },
+	  .dev_modes = 7, .safe_modes = 0, .unsafe_modes = 0, .loc = VFIO_PCI_TPH_LOC_CAP,
+	  .req_type = VFIO_PCI_TPH_REQ_NONE, .size = 16, .pos = 0x100 },
+	/* The table in MSI-X: IV (tags user space can mmap) only when unsafe. */
+	{ .name = "msix", .has_tph = 1,
+	  .flags = CAP_FLAGS | VFIO_PCI_TPH_INFO_USABLE,
+	  .dev_modes = 7, .safe_modes = 1, .unsafe_modes = 7, .loc = VFIO_PCI_TPH_LOC_MSIX,
+	  .req_type = VFIO_PCI_TPH_REQ_EXT, .size = 16, .pos = 0x100 },
+	/* Between a Device Serial Number and a vendor-specific capability. */
+	{ .name = "chained", .has_tph = 1,
+	  .flags = CAP_FLAGS | VFIO_PCI_TPH_INFO_USABLE,
+	  .dev_modes = 7, .safe_modes = 3, .unsafe_modes = 7, .loc = VFIO_PCI_TPH_LOC_CAP,
+	  .req_type = VFIO_PCI_TPH_REQ_EXT, .size = 16, .pos = 0x110,
+	  .next_id = PCI_EXT_CAP_ID_VNDR },
+	{ .name = "chained_hidden", .has_tph = 1, .flags = CAP_FLAGS,
+	  .dev_modes = 7, .safe_modes = 0, .unsafe_modes = 0, .loc = VFIO_PCI_TPH_LOC_CAP,
+	  .req_type = VFIO_PCI_TPH_REQ_NONE, .size = 16, .pos = 0x110,
+	  .next_id = PCI_EXT_CAP_ID_VNDR },
 };
 
 static const struct endpoint *endpoint(const char *name)
@@ -94,15 +116,15 @@ static int sim_bdf(const char *name, char *bdf)
 	return 0;
 }
 
-/* What the device holds at config offset @off (@len bytes, little endian). */
-static long sim_config(const char *name, int off, int len)
+/* What @name holds at offset @off of tph_sim's @file (@len bytes, LE). */
+static long sim_read(const char *name, const char *file, int off, int len)
 {
 	unsigned char b[4] = { 0 };
 	char path[256];
 	long v = 0;
 	int fd;
 
-	snprintf(path, sizeof(path), SIM "%s/config", name);
+	snprintf(path, sizeof(path), SIM "%s/%s", name, file);
 	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -errno;
@@ -116,27 +138,39 @@ static long sim_config(const char *name, int off, int len)
 	return v;
 }
 
+/* What the device holds at config offset @off. */
+static long sim_config(const char *name, int off, int len)
+{
+	return sim_read(name, "config", off, len);
+}
+
+/* The Vector Control word of MSI-X entry @i (tag in bits 31:16, mask bit 0). */
+static long sim_msix_ctrl(const char *name, int i)
+{
+	return sim_read(name, "bar0", 16 * i + 12, 4);
+}
+
 /* What the test puts in an endpoint's table before binding: not zero. */
 static __u16 baseline(int i)
 {
 	return 0x0a00 + i;
 }
 
-/* Presets the table in @name's capability (@n entries) to baseline(). */
-static int sim_preset(const char *name, int n)
+/* Presets the table in @ep's capability to baseline(). */
+static int sim_preset(const struct endpoint *ep)
 {
 	char path[256];
 	int fd, rc = 0;
 
-	snprintf(path, sizeof(path), SIM "%s/config", name);
+	snprintf(path, sizeof(path), SIM "%s/config", ep->name);
 	fd = open(path, O_WRONLY);
 	if (fd < 0)
 		return -errno;
-	for (int i = 0; i < n && !rc; i++) {
+	for (int i = 0; i < ep->size && !rc; i++) {
 		__u16 v = baseline(i);
 		unsigned char b[2] = { v, v >> 8 };
 
-		if (pwrite(fd, b, 2, TPH_POS + PCI_TPH_TABLE + 2 * i) != 2)
+		if (pwrite(fd, b, 2, ep->pos + PCI_TPH_TABLE + 2 * i) != 2)
 			rc = -errno;
 	}
 	close(fd);
@@ -252,6 +286,9 @@ FIXTURE_VARIANT_ADD(tph, ds_only) { .name = "ds_only" };
 FIXTURE_VARIANT_ADD(tph, ext_limited) { .name = "ext_limited" };
 FIXTURE_VARIANT_ADD(tph, no_tph) { .name = "no_tph" };
 FIXTURE_VARIANT_ADD(tph, no_completer) { .name = "no_completer" };
+FIXTURE_VARIANT_ADD(tph, msix) { .name = "msix" };
+FIXTURE_VARIANT_ADD(tph, chained) { .name = "chained" };
+FIXTURE_VARIANT_ADD(tph, chained_hidden) { .name = "chained_hidden" };
 
 static void open_bound(struct __test_metadata *_metadata, struct _test_data_tph *self)
 {
@@ -286,7 +323,7 @@ FIXTURE_SETUP(tph)
 	ASSERT_EQ(0, sim_bdf(variant->name, self->bdf));
 	/* The table the driver finds at bind, and must put back. */
 	if (self->ep->loc == VFIO_PCI_TPH_LOC_CAP)
-		ASSERT_EQ(0, sim_preset(variant->name, self->ep->size));
+		ASSERT_EQ(0, sim_preset(self->ep));
 	ASSERT_EQ(0, bind_tph(self->bdf)) TH_LOG("binding %s", self->bdf);
 	open_bound(_metadata, self);
 	if (self->ep->has_tph)
@@ -322,8 +359,8 @@ TEST_F(tph, info_describes_the_device)
 	i = self->info;
 	EXPECT_EQ(ep->flags, i.flags);
 	EXPECT_EQ(ep->dev_modes, i.dev_modes);
-	/* DS only with enable_unsafe_tph_ds_mode. */
-	EXPECT_EQ(ep->safe_modes | (unsafe_ds(self) ? ep->dev_modes & 4 : 0), i.modes);
+	/* DS, and IV with the table in MSI-X, only with enable_unsafe_tph_ds_mode. */
+	EXPECT_EQ(unsafe_ds(self) ? ep->unsafe_modes : ep->safe_modes, i.modes);
 	EXPECT_EQ(ep->loc, i.st_table_loc);
 	EXPECT_EQ(ep->req_type, i.req_type);
 	EXPECT_EQ(ep->size, i.st_table_size);
@@ -360,28 +397,30 @@ TEST_F(tph, ctrl_refusals_leave_tph_off)
 	if (!(ep->dev_modes & 2))
 		EXPECT_EQ(-EOPNOTSUPP, ctrl(self->fd, VFIO_PCI_TPH_ENABLE,
 					    VFIO_PCI_TPH_MODE_IV));
+	if (ep->loc == VFIO_PCI_TPH_LOC_MSIX && !unsafe_ds(self))
+		EXPECT_EQ(-EPERM, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
 	/* Nothing reached the device; disabling what is off is fine. */
-	EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+	EXPECT_EQ(0, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
 	EXPECT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_DISABLE, 0));
 }
 
-/* The table as the device holds it equals @want (entries @n). */
-static int table_is(const char *name, const __u16 *want, int n)
+/* The table as @ep holds it equals @want. */
+static int table_is(const struct endpoint *ep, const __u16 *want)
 {
-	for (int i = 0; i < n; i++)
-		if (sim_config(name, TPH_POS + PCI_TPH_TABLE + 2 * i, 2) != want[i])
+	for (int i = 0; i < ep->size; i++)
+		if (sim_config(ep->name, ep->pos + PCI_TPH_TABLE + 2 * i, 2) != want[i])
 			return 0;
 	return 1;
 }
 
 /* The table as the driver found it at bind. */
-static int table_is_baseline(const char *name, int n)
+static int table_is_baseline(const struct endpoint *ep)
 {
 	__u16 want[MAX_ENTS];
 
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < ep->size; i++)
 		want[i] = baseline(i);
-	return table_is(name, want, n);
+	return table_is(ep, want);
 }
 
 TEST_F(tph, iv_mode_programs_kernel_resolved_tags)
@@ -405,7 +444,7 @@ TEST_F(tph, iv_mode_programs_kernel_resolved_tags)
 	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
 	/* Control: IV mode, requester type as INFO promised. */
 	EXPECT_EQ(VFIO_PCI_TPH_MODE_IV | ep->req_type << 8,
-		  sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+		  sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
 	ASSERT_EQ(0, info(self->fd, &i));
 	EXPECT_TRUE(!!(i.flags & VFIO_PCI_TPH_INFO_ENABLED));
 	EXPECT_EQ(VFIO_PCI_TPH_MODE_IV, i.mode);
@@ -413,7 +452,7 @@ TEST_F(tph, iv_mode_programs_kernel_resolved_tags)
 	EXPECT_EQ(-EBUSY, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_NS));
 
 	/* Open (its reset) and enable left the table as found at bind. */
-	EXPECT_TRUE(table_is_baseline(ep->name, ep->size));
+	EXPECT_TRUE(table_is_baseline(ep));
 	ASSERT_EQ(0, program(self->fd, e, 3));
 	/* The tag of the enabled namespace, nothing else. */
 	for (int k = 0; k < ep->size; k++)
@@ -421,15 +460,15 @@ TEST_F(tph, iv_mode_programs_kernel_resolved_tags)
 	want[0] = ext ? 0x1111 : 0x11;
 	want[5] = ext ? 0x2222 : 0x22;
 	want[7] = 0;
-	EXPECT_TRUE(table_is(ep->name, want, ep->size));
+	EXPECT_TRUE(table_is(ep, want));
 	/* Requests stayed enabled around the writes. */
 	EXPECT_EQ(VFIO_PCI_TPH_MODE_IV | ep->req_type << 8,
-		  sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+		  sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
 
 	/* Disable: off in the device, the table as found at bind. */
 	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_DISABLE, 0));
-	EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
-	EXPECT_TRUE(table_is_baseline(ep->name, ep->size));
+	EXPECT_EQ(0, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+	EXPECT_TRUE(table_is_baseline(ep));
 	ASSERT_EQ(0, info(self->fd, &i));
 	EXPECT_FALSE(!!(i.flags & VFIO_PCI_TPH_INFO_ENABLED));
 }
@@ -460,7 +499,7 @@ TEST_F(tph, st_refusals_change_nothing)
 	for (int k = 0; k < ep->size; k++)
 		want[k] = baseline(k);
 	want[1] = ep->req_type == VFIO_PCI_TPH_REQ_EXT ? 0x3333 : 0x33;
-	ASSERT_TRUE(table_is(ep->name, want, ep->size));
+	ASSERT_TRUE(table_is(ep, want));
 
 	/* Each refused batch has a good first entry: none of it is written. */
 	e[0] = (struct vfio_pci_tph_st_entry){ .index = 2, .value = 0 };
@@ -502,9 +541,9 @@ TEST_F(tph, st_refusals_change_nothing)
 	EXPECT_EQ(-EINVAL, feature(self->fd, VFIO_DEVICE_FEATURE_SET,
 				   VFIO_DEVICE_FEATURE_PCI_TPH_ST, &big, sizeof(big.h) + 8));
 
-	EXPECT_TRUE(table_is(ep->name, want, ep->size));
+	EXPECT_TRUE(table_is(ep, want));
 	EXPECT_EQ(VFIO_PCI_TPH_MODE_IV | ep->req_type << 8,
-		  sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+		  sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
 }
 
 TEST_F(tph, cpu_st_answers_in_either_namespace)
@@ -580,28 +619,28 @@ TEST_F(tph, close_and_reset_turn_tph_off)
 	 */
 	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
 	ASSERT_EQ(0, program(self->fd, &e, 1));
-	ASSERT_EQ(tag3, sim_config(ep->name, TPH_POS + PCI_TPH_TABLE + 6, 2));
+	ASSERT_EQ(tag3, sim_config(ep->name, ep->pos + PCI_TPH_TABLE + 6, 2));
 	close_bound(self);
-	EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
-	EXPECT_TRUE(table_is(ep->name, zero, ep->size));
+	EXPECT_EQ(0, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+	EXPECT_TRUE(table_is(ep, zero));
 
 	/* Open resets the device; the driver puts back what it found at bind. */
 	open_bound(_metadata, self);
-	EXPECT_TRUE(table_is_baseline(ep->name, ep->size));
+	EXPECT_TRUE(table_is_baseline(ep));
 	ASSERT_EQ(0, info(self->fd, &i));
 	EXPECT_FALSE(!!(i.flags & VFIO_PCI_TPH_INFO_ENABLED));
 	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
 	ASSERT_EQ(0, program(self->fd, &e, 1));
 	/* A reset through VFIO (FLR): off, and the bind-time table back. */
 	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_RESET));
-	EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
-	EXPECT_TRUE(table_is_baseline(ep->name, ep->size));
+	EXPECT_EQ(0, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+	EXPECT_TRUE(table_is_baseline(ep));
 	ASSERT_EQ(0, info(self->fd, &i));
 	EXPECT_FALSE(!!(i.flags & VFIO_PCI_TPH_INFO_ENABLED));
 	/* And it can be enabled again. */
 	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
 	ASSERT_EQ(0, program(self->fd, &e, 1));
-	EXPECT_EQ(tag3, sim_config(ep->name, TPH_POS + PCI_TPH_TABLE + 6, 2));
+	EXPECT_EQ(tag3, sim_config(ep->name, ep->pos + PCI_TPH_TABLE + 6, 2));
 }
 
 TEST_F(tph, ds_mode_only_when_unsafe)
@@ -617,24 +656,151 @@ TEST_F(tph, ds_mode_only_when_unsafe)
 		SKIP(return, "no usable DS mode");
 	if (!unsafe_ds(self)) {
 		EXPECT_EQ(-EPERM, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_DS));
-		EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+		EXPECT_EQ(0, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
 		return;
 	}
 	ASSERT_EQ(0, sim_st_info(0, vm_tags(0x77, 0x7777)));
 	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_DS));
 	EXPECT_EQ(VFIO_PCI_TPH_MODE_DS | ep->req_type << 8,
-		  sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+		  sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
 	if (ep->loc == VFIO_PCI_TPH_LOC_NONE) {
 		/* DS without a table: nothing to program. */
 		EXPECT_EQ(-EOPNOTSUPP, program(self->fd, e, 1));
 		return;
 	}
+	if (ep->loc == VFIO_PCI_TPH_LOC_MSIX) {
+		/* No vector set up: no entry to write; TPH stays on. */
+		EXPECT_EQ(-ENXIO, program(self->fd, e, 2));
+		EXPECT_EQ(VFIO_PCI_TPH_MODE_DS | ep->req_type << 8,
+			  sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+		return;
+	}
 	/* Raw tags in DS mode, bounded by the enabled namespace. */
 	ASSERT_EQ(0, program(self->fd, e, 2));
-	EXPECT_EQ(0xab, sim_config(ep->name, TPH_POS + PCI_TPH_TABLE, 2));
-	EXPECT_EQ(ext ? 0x7777 : 0x77, sim_config(ep->name, TPH_POS + PCI_TPH_TABLE + 2, 2));
+	EXPECT_EQ(0xab, sim_config(ep->name, ep->pos + PCI_TPH_TABLE, 2));
+	EXPECT_EQ(ext ? 0x7777 : 0x77, sim_config(ep->name, ep->pos + PCI_TPH_TABLE + 2, 2));
 	e[0].value = 0x1ab;
 	EXPECT_EQ(ext ? 0 : -ERANGE, program(self->fd, e, 1));
+}
+
+/* Sets up MSI-X vectors 0..@n-1, each with an eventfd; @n 0 tears all down. */
+static int msix_set(int fd, int n)
+{
+	char buf[sizeof(struct vfio_irq_set) + 16 * sizeof(__s32)];
+	struct vfio_irq_set *s = (void *)buf;
+	__s32 efd[16];
+	int rc;
+
+	if (n > 16)
+		return -E2BIG;
+	memset(buf, 0, sizeof(buf));
+	s->argsz = sizeof(*s) + n * sizeof(__s32);
+	s->flags = (n ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE) |
+		   VFIO_IRQ_SET_ACTION_TRIGGER;
+	s->index = VFIO_PCI_MSIX_IRQ_INDEX;
+	s->count = n;
+	for (int i = 0; i < n; i++)
+		efd[i] = eventfd(0, EFD_CLOEXEC);
+	memcpy(s->data, efd, n * sizeof(__s32));
+	rc = ioctl(fd, VFIO_DEVICE_SET_IRQS, s) ? -errno : 0;
+	/* VFIO holds its own references. */
+	for (int i = 0; i < n; i++)
+		close(efd[i]);
+	return rc;
+}
+
+/* The tags of MSI-X entries 0..3 as the device holds them equal @want. */
+static int msix_tags_are(const char *name, const long *want)
+{
+	for (int i = 0; i < 4; i++)
+		if (sim_msix_ctrl(name, i) >> 16 != want[i])
+			return 0;
+	return 1;
+}
+
+TEST_F(tph, msix_table_steers_set_up_vectors)
+{
+	const struct endpoint *ep = self->ep;
+	const struct vfio_pci_tph_st_entry two[2] = {
+		{ .index = 1, .mem_type = VFIO_PCI_TPH_MEM_VM, .value = 0 },
+		{ .index = 3, .mem_type = VFIO_PCI_TPH_MEM_VM, .value = 1 },
+	};
+	const long none[4] = { 0 }, tagged[4] = { 0, 0x1111, 0, 0x2222 };
+	long on = VFIO_PCI_TPH_MODE_IV | ep->req_type << 8;
+	struct vfio_pci_tph_st_entry e[2];
+
+	if (ep->loc != VFIO_PCI_TPH_LOC_MSIX)
+		SKIP(return, "the ST table is not in MSI-X");
+	if (!unsafe_ds(self)) {
+		/* User space can mmap the MSI-X table, tags included. */
+		EXPECT_EQ(-EPERM, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
+		EXPECT_EQ(0, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+		return;
+	}
+	ASSERT_EQ(0, sim_st_info(0, vm_tags(0x11, 0x1111)));
+	ASSERT_EQ(0, sim_st_info(1, vm_tags(0x22, 0x2222)));
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
+	EXPECT_EQ(on, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+	/* No vector set up: no entry to write, and TPH stays on. */
+	EXPECT_EQ(-ENXIO, program(self->fd, two, 2));
+	EXPECT_EQ(on, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+
+	/* Four vectors: pcie_tph_set_st_entry() writes their control words. */
+	ASSERT_EQ(0, msix_set(self->fd, 4));
+	ASSERT_TRUE(msix_tags_are(ep->name, none));
+	ASSERT_EQ(0, program(self->fd, two, 2));
+	EXPECT_TRUE(msix_tags_are(ep->name, tagged));
+	/* Unmasked by VFIO, and still so: only the tag field was written. */
+	EXPECT_EQ(0, sim_msix_ctrl(ep->name, 1) & 1);
+	EXPECT_EQ(on, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+	/* A vector not set up, an index past the table: the batch changes nothing. */
+	e[0] = (struct vfio_pci_tph_st_entry){ .index = 2, .value = 0 };
+	e[1] = (struct vfio_pci_tph_st_entry){ .index = 4, .value = 0 };
+	EXPECT_EQ(-ENXIO, program(self->fd, e, 2));
+	e[1].index = ep->size;
+	EXPECT_EQ(-ENXIO, program(self->fd, e, 2));
+	EXPECT_TRUE(msix_tags_are(ep->name, tagged));
+	EXPECT_EQ(on, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+
+	/* Disable: TPH off, every set-up vector's tag back to 0. */
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_DISABLE, 0));
+	EXPECT_EQ(0, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+	EXPECT_TRUE(msix_tags_are(ep->name, none));
+
+	/*
+	 * A reset with the vectors set up: pci_restore_state() writes the
+	 * kernel's cached control words back, which must not carry the tags.
+	 */
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
+	ASSERT_EQ(0, program(self->fd, two, 2));
+	ASSERT_TRUE(msix_tags_are(ep->name, tagged));
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_RESET));
+	EXPECT_EQ(0, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+	EXPECT_TRUE(msix_tags_are(ep->name, none));
+
+	/*
+	 * A vector torn down keeps its tag in the device, and the PCI core
+	 * writes the control word it read back when the vector is set up
+	 * again: disabling TPH without vectors leaves the tags...
+	 */
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
+	ASSERT_EQ(0, program(self->fd, two, 2));
+	ASSERT_EQ(0, msix_set(self->fd, 0));
+	EXPECT_EQ(-ENXIO, program(self->fd, two, 2));
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_DISABLE, 0));
+	ASSERT_EQ(0, msix_set(self->fd, 4));
+	EXPECT_TRUE(msix_tags_are(ep->name, tagged));
+	/* ...and enabling clears those of the vectors set up. */
+	ASSERT_EQ(0, ctrl(self->fd, VFIO_PCI_TPH_ENABLE, VFIO_PCI_TPH_MODE_IV));
+	EXPECT_TRUE(msix_tags_are(ep->name, none));
+	EXPECT_EQ(on, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+
+	/* Close with tags set: TPH off, no tag left. */
+	ASSERT_EQ(0, program(self->fd, two, 2));
+	ASSERT_TRUE(msix_tags_are(ep->name, tagged));
+	close_bound(self);
+	EXPECT_EQ(0, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+	EXPECT_TRUE(msix_tags_are(ep->name, none));
 }
 
 /* Where the config-space region starts in the device fd. */
@@ -669,6 +835,29 @@ static int cfg_write(int fd, off_t region, int off, int len, unsigned int v)
 	return pwrite(fd, b, len, region + off) == len ? 0 : -errno;
 }
 
+/*
+ * Walks the extended capabilities as user space sees them from 0x100: their
+ * IDs in @ids and offsets in @at (at most 8, a placeholder with ID 0 is
+ * followed but not listed); returns how many.
+ */
+static int ecap_chain(int fd, off_t region, int *ids, int *at)
+{
+	int n = 0, pos = 0x100;
+
+	for (int loops = 0; pos >= 0x100 && loops < 64 && n < 8; loops++) {
+		long h = cfg_read(fd, region, pos, 4);
+
+		if (h <= 0)
+			break;
+		if (h & 0xffff) {
+			ids[n] = h & 0xffff;
+			at[n++] = pos;
+		}
+		pos = (h >> 20) & 0xffc;
+	}
+	return n;
+}
+
 TEST_F(tph, config_space_is_virtualized)
 {
 	const struct endpoint *ep = self->ep;
@@ -676,64 +865,84 @@ TEST_F(tph, config_space_is_virtualized)
 	long hw_cap, ctrl_on = VFIO_PCI_TPH_MODE_IV | ep->req_type << 8;
 	unsigned char whole[0x200];
 	struct vfio_pci_tph_info i;
+	int ids[8], at[8], n, tph = -1;
 
 	ASSERT_LE(0, r);
+	/* TPH in the chain where the device has it when usable, else skipped. */
+	n = ecap_chain(self->fd, r, ids, at);
+	for (int k = 0; k < n; k++)
+		if (ids[k] == PCI_EXT_CAP_ID_TPH)
+			tph = k;
+	if (ep->flags & VFIO_PCI_TPH_INFO_USABLE) {
+		ASSERT_LE(0, tph);
+		EXPECT_EQ(ep->pos, at[tph]);
+	} else {
+		EXPECT_EQ(-1, tph);
+	}
+	/* What follows it is still reached. */
+	if (ep->next_id)
+		EXPECT_EQ(ep->next_id, n ? ids[n - 1] : -1);
 	if (!ep->has_tph) {
-		EXPECT_EQ(0, cfg_read(self->fd, r, TPH_POS, 4));
+		EXPECT_EQ(0, cfg_read(self->fd, r, ep->pos, 4));
 		return;
 	}
-	hw_cap = sim_config(ep->name, TPH_POS + 4, 4);
+	hw_cap = sim_config(ep->name, ep->pos + 4, 4);
 	if (!(ep->flags & VFIO_PCI_TPH_INFO_USABLE)) {
 		/* Hidden: the chain has no TPH capability, writes are dropped. */
-		EXPECT_EQ(0, cfg_read(self->fd, r, TPH_POS, 2));
-		EXPECT_EQ(0, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4,
+		if (ep->pos == 0x100)
+			EXPECT_EQ(0, cfg_read(self->fd, r, ep->pos, 2));
+		EXPECT_EQ(0, cfg_write(self->fd, r, ep->pos + PCI_TPH_CTRL, 4,
 				       VFIO_PCI_TPH_MODE_IV | VFIO_PCI_TPH_REQ_TPH << 8));
-		EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+		EXPECT_EQ(0, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
 		return;
 	}
-	EXPECT_EQ(0x17, cfg_read(self->fd, r, TPH_POS, 2));
+	EXPECT_EQ(0x17, cfg_read(self->fd, r, ep->pos, 2));
 	/* The modes this caller may enable. */
-	EXPECT_EQ((hw_cap & ~7L) | self->info.modes, cfg_read(self->fd, r, TPH_POS + 4, 4));
-	EXPECT_EQ(0, cfg_read(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4));
+	EXPECT_EQ((hw_cap & ~7L) | self->info.modes, cfg_read(self->fd, r, ep->pos + 4, 4));
+	EXPECT_EQ(0, cfg_read(self->fd, r, ep->pos + PCI_TPH_CTRL, 4));
 	/* One read across everything: the same bytes. */
 	ASSERT_EQ((ssize_t)sizeof(whole), pread(self->fd, whole, sizeof(whole), r));
-	EXPECT_EQ(self->info.modes, whole[TPH_POS + 4] & 7);
+	EXPECT_EQ(self->info.modes, whole[ep->pos + 4] & 7);
 
 	if (!(self->info.modes & 2)) {
 		EXPECT_EQ(unsafe_ds(self) ? 0 : -EPERM,
-			  cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4,
+			  cfg_write(self->fd, r, ep->pos + PCI_TPH_CTRL, 4,
 				    VFIO_PCI_TPH_MODE_DS | ep->req_type << 8));
 		return;
 	}
 	/* A control write is a CTRL call. */
-	ASSERT_EQ(0, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4, ctrl_on));
-	EXPECT_EQ(ctrl_on, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
-	EXPECT_EQ(ctrl_on, cfg_read(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4));
+	ASSERT_EQ(0, cfg_write(self->fd, r, ep->pos + PCI_TPH_CTRL, 4, ctrl_on));
+	EXPECT_EQ(ctrl_on, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
+	EXPECT_EQ(ctrl_on, cfg_read(self->fd, r, ep->pos + PCI_TPH_CTRL, 4));
 	ASSERT_EQ(0, info(self->fd, &i));
 	EXPECT_EQ(VFIO_PCI_TPH_MODE_IV, i.mode);
-	EXPECT_EQ(-EBUSY, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4,
+	EXPECT_EQ(-EBUSY, cfg_write(self->fd, r, ep->pos + PCI_TPH_CTRL, 4,
 				    VFIO_PCI_TPH_MODE_NS | ep->req_type << 8));
-	EXPECT_EQ(-EINVAL, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4, ctrl_on | 0x10));
+	EXPECT_EQ(-EINVAL, cfg_write(self->fd, r, ep->pos + PCI_TPH_CTRL, 4, ctrl_on | 0x10));
 	/* A table write is a raw tag: IV mode takes none. */
-	EXPECT_EQ(-EPERM, cfg_write(self->fd, r, TPH_POS + PCI_TPH_TABLE + 2, 2, 0x12));
-	EXPECT_EQ(baseline(1), sim_config(ep->name, TPH_POS + PCI_TPH_TABLE + 2, 2));
+	if (ep->loc == VFIO_PCI_TPH_LOC_CAP) {
+		EXPECT_EQ(-EPERM, cfg_write(self->fd, r, ep->pos + PCI_TPH_TABLE + 2, 2, 0x12));
+		EXPECT_EQ(baseline(1), sim_config(ep->name, ep->pos + PCI_TPH_TABLE + 2, 2));
+	}
 	/* Writing requester-enable 0 disables. */
-	ASSERT_EQ(0, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL + 1, 1, 0));
-	EXPECT_EQ(0, sim_config(ep->name, TPH_POS + PCI_TPH_CTRL, 4));
+	ASSERT_EQ(0, cfg_write(self->fd, r, ep->pos + PCI_TPH_CTRL + 1, 1, 0));
+	EXPECT_EQ(0, sim_config(ep->name, ep->pos + PCI_TPH_CTRL, 4));
 	ASSERT_EQ(0, info(self->fd, &i));
 	EXPECT_FALSE(!!(i.flags & VFIO_PCI_TPH_INFO_ENABLED));
 
 	if (!unsafe_ds(self)) {
-		EXPECT_EQ(-EPERM, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4,
+		EXPECT_EQ(-EPERM, cfg_write(self->fd, r, ep->pos + PCI_TPH_CTRL, 4,
 					    VFIO_PCI_TPH_MODE_DS | ep->req_type << 8));
 		return;
 	}
 	/* DS mode: table writes are the tags themselves. */
-	ASSERT_EQ(0, cfg_write(self->fd, r, TPH_POS + PCI_TPH_CTRL, 4,
+	ASSERT_EQ(0, cfg_write(self->fd, r, ep->pos + PCI_TPH_CTRL, 4,
 			       VFIO_PCI_TPH_MODE_DS | ep->req_type << 8));
-	ASSERT_EQ(0, cfg_write(self->fd, r, TPH_POS + PCI_TPH_TABLE + 2, 2, 0x12));
-	EXPECT_EQ(0x12, sim_config(ep->name, TPH_POS + PCI_TPH_TABLE + 2, 2));
-	EXPECT_EQ(0x12, cfg_read(self->fd, r, TPH_POS + PCI_TPH_TABLE + 2, 2));
+	if (ep->loc != VFIO_PCI_TPH_LOC_CAP)
+		return;
+	ASSERT_EQ(0, cfg_write(self->fd, r, ep->pos + PCI_TPH_TABLE + 2, 2, 0x12));
+	EXPECT_EQ(0x12, sim_config(ep->name, ep->pos + PCI_TPH_TABLE + 2, 2));
+	EXPECT_EQ(0x12, cfg_read(self->fd, r, ep->pos + PCI_TPH_TABLE + 2, 2));
 }
 
 TEST_HARNESS_MAIN

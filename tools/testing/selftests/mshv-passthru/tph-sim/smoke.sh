@@ -3,21 +3,25 @@
 #
 # VM check of the test-only tph_sim module, run by a plan step after insmod:
 #
-#   smoke.sh        the emulated domain (5 Root Ports, 5 endpoints), their TPH
+#   smoke.sh        the emulated domain (8 Root Ports, 8 endpoints), their TPH
 #                   capabilities and completer types, debugfs config equal to
 #                   sysfs config, FLR and secondary bus reset clearing the TPH
-#                   state, the host bridge's ACPI companion and its _DSM
-#   smoke.sh gone   after rmmod: no emulated function or debugfs entry is left
+#                   state, the MSI-X endpoint's BAR in the carrier's memory
+#                   and its reset, the host bridge's ACPI companion and _DSM
+#   smoke.sh gone   after rmmod: no emulated function, debugfs entry or
+#                   memory window is left
 #
 # Exit 0 when every check passes.
 
 set -u
 D=/sys/kernel/debug/tph_sim
-NAMES=(cap16 ds_only ext_limited no_tph no_completer)
-# Per endpoint: its TPH Capability register (0: no TPH capability) and the
-# TPH Completer Supported field of its Root Port's DEVCAP2.
-TPH_CAP=(0x000f0307 0x00000004 0x00070307 0 0x000f0307)
-RP_COMP=(3 1 1 3 0)
+NAMES=(cap16 ds_only ext_limited no_tph no_completer msix chained chained_hidden)
+# Per endpoint: its TPH Capability register (0: no TPH capability), the
+# TPH Completer Supported field of its Root Port's DEVCAP2, and the header
+# of its first extended capability (TPH's, or a DSN's before it).
+TPH_CAP=(0x000f0307 0x00000004 0x00070307 0 0x000f0307 0x000f0507 0x000f0307 0x000f0307)
+RP_COMP=(3 1 1 3 0 3 3 0)
+FIRST=(0x00010017 0x00010017 0x00010017 0 0x00010017 0x00010017 0x11010003 0x11010003)
 TPH=$((0x100))
 fails=0
 
@@ -68,6 +72,7 @@ wr() {
 
 if [[ ${1:-} == gone ]]; then
 	[[ -e $D ]] && fail "$D is left"
+	grep -q tph_sim /proc/iomem && fail "a tph_sim memory window is left"
 	for x in /sys/bus/pci/devices/*; do
 		attr "$x/vendor"
 		v=$A
@@ -99,17 +104,26 @@ for i in "${!NAMES[@]}"; do
 	vid=$H
 	hex 2 2
 	[[ $vid:$H == "0x1b36:$(printf 0x%04x $((0x7400 + i)))" ]] || fail "$n: id $vid:$H"
-	reg 4 $TPH
+	hex 4 $TPH
+	first=$H
+	# The TPH capability: first, or after the DSN (chained: then a VSEC).
+	at=$TPH
+	[[ $first == 0x11010003 ]] && at=$((0x110))
+	reg 4 $at
 	hdr=$R
-	hex 4 $((TPH + 4))
+	hex 4 $((at + 4))
 	cap=$H
 	attr "$dev/reset_method"
-	echo "   ext cap header $(printf 0x%08x "$hdr"), TPH cap $cap, reset_method '$A'"
-	if [[ ${TPH_CAP[$i]} == 0 ]]; then
-		((hdr == 0)) || fail "$n: an extended capability at 0x100"
-	else
-		((hdr == 0x10017)) || fail "$n: no TPH capability at 0x100"
+	echo "   first ext cap $first, TPH cap $cap at $(printf 0x%x $at), reset_method '$A'"
+	[[ $first == "$(printf 0x%08x $((FIRST[i])))" ]] || fail "$n: first extended capability $first"
+	if [[ ${TPH_CAP[$i]} != 0 ]]; then
+		(( (hdr & 0xfffff) == 0x10017 )) || fail "$n: no TPH capability at $at"
 		[[ $cap == "${TPH_CAP[$i]}" ]] || fail "$n: TPH cap $cap"
+	fi
+	if ((at != TPH)); then
+		((hdr >> 20 == 0x140)) || fail "$n: TPH's next is not 0x140"
+		hex 4 $((0x140))
+		[[ $H == 0x0001000b ]] || fail "$n: no vendor-specific capability at 0x140 ($H)"
 	fi
 	cmp "$dev/config" "$D/$n/config" || fail "$n: debugfs config != sysfs config"
 
@@ -130,7 +144,42 @@ for i in "${!NAMES[@]}"; do
 done
 count=$(find /sys/bus/pci/devices/ -maxdepth 1 -name "$dom:*" | wc -l)
 echo "domain $dom: $count functions"
-((count == 10)) || fail "domain $dom has $count functions, not 10"
+((count == 2 * ${#NAMES[@]})) || fail "domain $dom has $count functions, not $((2 * ${#NAMES[@]}))"
+
+# The MSI-X endpoint: BAR 0 (16 KiB) inside the carrier's window, MSI-X
+# (16 vectors, table at BAR 0 + 0, PBA at + 0x1000) after the PCIe capability.
+echo "== msix: BAR and MSI-X"
+attr "$D/msix/bdf"
+dev=/sys/bus/pci/devices/$A
+grep -i tph_sim /proc/iomem
+read -r wlo whi < <(sed -n 's/^ *\([0-9a-f]*\)-\([0-9a-f]*\) : tph_sim$/0x\1 0x\2/p' /proc/iomem)
+read -r blo bhi _ <"$dev/resource"
+echo "   window $wlo-$whi, BAR 0 $blo-$bhi"
+if [[ -z $wlo ]]; then
+	fail "msix: no tph_sim window in /proc/iomem"
+elif ((bhi - blo + 1 != 0x4000 || blo < wlo || bhi > whi)); then
+	fail "msix: BAR 0 $blo-$bhi is not 16 KiB in $wlo-$whi"
+fi
+load "$dev/config"
+hex 4 $((0x80))
+[[ $H == 0x000f0011 ]] || fail "msix: MSI-X header and control $H"
+hex 4 $((0x84))
+[[ $H == 0x00000000 ]] || fail "msix: MSI-X table offset/BIR $H"
+hex 4 $((0x88))
+[[ $H == 0x00001000 ]] || fail "msix: MSI-X PBA offset/BIR $H"
+# An FLR masks every entry and clears its tag (entry 3's vector control).
+wr "$D/msix/bar0" $((3 * 16 + 12)) 0x00 0x00 0x34 0x12
+CFG=$(od -An -v -tx1 -j $((3 * 16 + 12)) -N 4 "$D/msix/bar0" | tr -d ' \n')
+reg 4 0
+[[ $(printf 0x%08x "$R") == 0x12340000 ]] || fail "msix: bar0 preset reads $(printf 0x%08x "$R")"
+echo flr >"$dev/reset_method" && echo 1 >"$dev/reset" || fail "msix: FLR failed"
+echo default >"$dev/reset_method"
+CFG=$(od -An -v -tx1 -j $((3 * 16 + 12)) -N 4 "$D/msix/bar0" | tr -d ' \n')
+reg 4 0
+[[ $(printf 0x%08x "$R") == 0x00000001 ]] || fail "msix: entry 3 control $(printf 0x%08x "$R") after FLR"
+load "$dev/config"
+hex 4 $((0x10))
+[[ $H == "$(printf 0x%08x "$blo")" ]] || fail "msix: BAR 0 $H after FLR, not $blo"
 
 # The host bridge's ACPI companion is the SSDT's device.
 fw=$(readlink -f "/sys/devices/pci$dom:00/firmware_node")

@@ -11,14 +11,28 @@
  * -acpitable), whose _DSM answers the processor cache steering tag query
  * (function 0xF) that pcie_tph_get_cpu_st() makes.
  *
+ * Endpoints have the TPH capability first in the extended chain, or (chained)
+ * between a Device Serial Number and a vendor-specific capability.
+ *
  * Emulated: the Command register, Device Control with FLR (resets the
- * endpoint: TPH Control, ST table, Command), Secondary Bus Reset in the Root
- * Port's Bridge Control (the same for the endpoint behind it), the bus
- * number and memory window registers, TPH Control (mode select, requester
- * enable) and the ST table in the capability. Everything else is read-only.
+ * endpoint: TPH Control, ST table, Command, BAR, MSI-X), Secondary Bus Reset
+ * in the Root Port's Bridge Control (the same for the endpoint behind it),
+ * the bus number and memory window registers, TPH Control (mode select,
+ * requester enable) and the ST table in the capability. Everything else is
+ * read-only.
+ *
+ * An endpoint with MSI-X (its ST table in the MSI-X table) has a memory BAR
+ * holding the MSI-X table and PBA. Memory cannot be emulated like config
+ * space, so the domain's memory window is carved out of a real BAR that is
+ * plain memory: QEMU's ivshmem-plain (the "carrier", BAR 2, below 4 GiB),
+ * booted with -object memory-backend-ram,id=M,size=1M -device
+ * ivshmem-plain,memdev=M. The MSI-X table the kernel programs is then that
+ * memory; a reset of the endpoint masks every entry and clears its tag.
  *
  * debugfs, tph_sim/:
  *   <endpoint>/config  the endpoint's raw 4 KiB config space
+ *   <endpoint>/bar0    with MSI-X: BAR 0 as the device holds it (read; write
+ *                      to preset), ENXIO while BAR 0 is not assigned
  *   <endpoint>/bdf     its pci_name()
  *   st_info            write "UID VALUE": the 64-bit _DSM 0xF result for a
  *                      processor UID (the SSDT's SETT); read: the table
@@ -31,9 +45,11 @@
 #include <linux/bitfield.h>
 #include <linux/cpumask.h>
 #include <linux/debugfs.h>
+#include <linux/io.h>
 #include <linux/module.h>
 #include <linux/pci.h>
 #include <linux/seq_file.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
@@ -42,7 +58,14 @@
 
 #define TPH_SIM_HID		"TPHS0001"
 #define TPH_SIM_EXP		0x40	/* PCIe capability */
+#define TPH_SIM_MSIX		0x80	/* MSI-X capability, after the PCIe one */
 #define TPH_SIM_TPH		0x100	/* TPH Requester extended capability */
+#define TPH_SIM_TPH_CHAINED	0x110	/* the same, after a Device Serial Number */
+#define TPH_SIM_VSEC		0x140	/* and before a vendor-specific one */
+#define TPH_SIM_BAR_SIZE	SZ_16K	/* BAR 0: MSI-X table at 0, and the PBA */
+#define TPH_SIM_PBA		0x1000
+#define TPH_SIM_CARRIER_ID	0x1110	/* ivshmem, PCI_VENDOR_ID_REDHAT_QUMRANET */
+#define TPH_SIM_CARRIER_BAR	2
 #define TPH_SIM_EP_ID		0x7400	/* + endpoint number */
 #define TPH_SIM_RP_ID		0x7480	/* + endpoint number */
 #define TPH_SIM_CFG_SIZE	PCI_CFG_SPACE_EXP_SIZE
@@ -60,15 +83,20 @@ struct tph_sim_desc {
 	u16 entries;		/* ST table entries, with PCI_TPH_LOC_CAP */
 	u8 rp_completer;	/* Root Port DEVCAP2 TPH Completer Supported */
 	u8 ep_completer;	/* the endpoint's own */
+	bool msix;		/* BAR 0 with an MSI-X table of @entries vectors */
+	bool chained;		/* TPH between two other extended capabilities */
 };
 
 static const struct tph_sim_desc tph_sim_descs[] = {
-	/* name, modes, ext, loc, entries, rp_completer, ep_completer */
+	/* name, modes, ext, loc, entries, rp_completer, ep_completer, msix */
 	{ "cap16", TPH_SIM_ALL_MODES, true, PCI_TPH_LOC_CAP, 16, 3, 3 },
 	{ "ds_only", PCI_TPH_CAP_ST_DS, false, PCI_TPH_LOC_NONE, 0, 1, 1 },
 	{ "ext_limited", TPH_SIM_ALL_MODES, true, PCI_TPH_LOC_CAP, 8, 1, 1 },
 	{ "no_tph", 0, false, PCI_TPH_LOC_NONE, 0, 3, 0 },
 	{ "no_completer", TPH_SIM_ALL_MODES, true, PCI_TPH_LOC_CAP, 16, 0, 0 },
+	{ "msix", TPH_SIM_ALL_MODES, true, PCI_TPH_LOC_MSIX, 16, 3, 3, true },
+	{ "chained", TPH_SIM_ALL_MODES, true, PCI_TPH_LOC_CAP, 16, 3, 3, false, true },
+	{ "chained_hidden", TPH_SIM_ALL_MODES, true, PCI_TPH_LOC_CAP, 16, 0, 0, false, true },
 };
 
 #define TPH_SIM_PORTS ARRAY_SIZE(tph_sim_descs)
@@ -99,6 +127,14 @@ static struct pci_sysdata tph_sim_sd;
 static struct pci_host_bridge *tph_sim_bridge;
 static struct acpi_device *tph_sim_adev;
 static struct dentry *tph_sim_dir;
+/* The carrier, and the domain's memory window: all of its BAR, mapped. */
+static struct pci_dev *tph_sim_carrier;
+static void __iomem *tph_sim_mmio;
+static struct resource tph_sim_mem = {
+	.name = "tph_sim",
+	.flags = IORESOURCE_MEM,
+};
+
 static struct resource tph_sim_busn = {
 	.name = "tph_sim",
 	.start = 0,
@@ -173,12 +209,17 @@ static void tph_sim_build_rp(struct tph_sim_port *p)
 	tph_sim_set(fn, PCI_BRIDGE_CONTROL, 2, 0, 0xff);
 }
 
+static unsigned int tph_sim_tph_pos(const struct tph_sim_desc *d)
+{
+	return d->chained ? TPH_SIM_TPH_CHAINED : TPH_SIM_TPH;
+}
+
 /* Also the endpoint's reset: FLR or Secondary Bus Reset. */
 static void tph_sim_build_ep(struct tph_sim_port *p)
 {
 	const struct tph_sim_desc *d = p->desc;
 	struct tph_sim_fn *fn = &p->ep;
-	unsigned int i;
+	unsigned int i, tph = tph_sim_tph_pos(d);
 	u32 cap;
 
 	tph_sim_build_common(fn, TPH_SIM_EP_ID + p->nr, PCI_CLASS_OTHERS << 16,
@@ -186,20 +227,84 @@ static void tph_sim_build_ep(struct tph_sim_port *p)
 			     d->ep_completer, 0);
 	tph_sim_set(fn, PCI_SUBSYSTEM_VENDOR_ID, 2, PCI_VENDOR_ID_REDHAT, 0);
 	tph_sim_set(fn, PCI_SUBSYSTEM_ID, 2, TPH_SIM_EP_ID + p->nr, 0);
+	if (d->msix) {
+		/* BAR 0, 32-bit memory; MSI-X after the PCIe capability. */
+		tph_sim_set(fn, PCI_BASE_ADDRESS_0, 4, 0, ~(TPH_SIM_BAR_SIZE - 1));
+		fn->cfg[TPH_SIM_EXP + PCI_CAP_LIST_NEXT] = TPH_SIM_MSIX;
+		tph_sim_set(fn, TPH_SIM_MSIX + PCI_CAP_LIST_ID, 2, PCI_CAP_ID_MSIX, 0);
+		tph_sim_set(fn, TPH_SIM_MSIX + PCI_MSIX_FLAGS, 2, d->entries - 1,
+			    PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+		tph_sim_set(fn, TPH_SIM_MSIX + PCI_MSIX_TABLE, 4, 0, 0);
+		tph_sim_set(fn, TPH_SIM_MSIX + PCI_MSIX_PBA, 4, TPH_SIM_PBA, 0);
+	}
 	if (!d->modes)
 		return;
 
+	/* With the table in MSI-X, the size is the MSI-X table's. */
 	cap = d->modes | d->loc | (d->ext ? PCI_TPH_CAP_EXT_TPH : 0);
-	if (d->loc == PCI_TPH_LOC_CAP)
+	if (d->loc != PCI_TPH_LOC_NONE)
 		cap |= FIELD_PREP(PCI_TPH_CAP_ST_MASK, d->entries - 1);
 	/* Version 1, the last extended capability. */
-	tph_sim_set(fn, TPH_SIM_TPH, 4, PCI_EXT_CAP_ID_TPH | 1 << 16, 0);
-	tph_sim_set(fn, TPH_SIM_TPH + PCI_TPH_CAP, 4, cap, 0);
-	tph_sim_set(fn, TPH_SIM_TPH + PCI_TPH_CTRL, 4, 0,
+	if (d->chained) {
+		/* Version 1 each: DSN -> TPH -> a 16-byte vendor-specific. */
+		tph_sim_set(fn, PCI_CFG_SPACE_SIZE, 4, PCI_EXT_CAP_ID_DSN | 1 << 16 |
+			    TPH_SIM_TPH_CHAINED << 20, 0);
+		tph_sim_set(fn, PCI_CFG_SPACE_SIZE + 4, 4, 0x12345678, 0);
+		tph_sim_set(fn, PCI_CFG_SPACE_SIZE + 8, 4, 0x9abcdef0, 0);
+		tph_sim_set(fn, TPH_SIM_VSEC, 4, PCI_EXT_CAP_ID_VNDR | 1 << 16, 0);
+		tph_sim_set(fn, TPH_SIM_VSEC + PCI_VNDR_HEADER, 4,
+			    0x10 << 20 | 1 << 16 | (TPH_SIM_EP_ID + p->nr), 0);
+	}
+	tph_sim_set(fn, tph, 4, PCI_EXT_CAP_ID_TPH | 1 << 16 |
+		    (d->chained ? TPH_SIM_VSEC << 20 : 0), 0);
+	tph_sim_set(fn, tph + PCI_TPH_CAP, 4, cap, 0);
+	tph_sim_set(fn, tph + PCI_TPH_CTRL, 4, 0,
 		    PCI_TPH_CTRL_MODE_SEL_MASK | PCI_TPH_CTRL_REQ_EN_MASK);
 	for (i = 0; d->loc == PCI_TPH_LOC_CAP && i < d->entries; i++)
-		tph_sim_set(fn, TPH_SIM_TPH + PCI_TPH_BASE_SIZEOF + 2 * i, 2,
+		tph_sim_set(fn, tph + PCI_TPH_BASE_SIZEOF + 2 * i, 2,
 			    0, 0xffff);
+}
+
+/* BAR 0 at bus address @bar, if it lies in the carrier; bus == CPU address. */
+static void __iomem *tph_sim_bar(u32 bar)
+{
+	if (!tph_sim_mmio || !bar || bar < tph_sim_mem.start ||
+	    bar > tph_sim_mem.end + 1 - TPH_SIM_BAR_SIZE)
+		return NULL;
+	return tph_sim_mmio + (bar - tph_sim_mem.start);
+}
+
+static u32 tph_sim_bar0(struct tph_sim_fn *fn)
+{
+	return get_unaligned_le32(&fn->cfg[PCI_BASE_ADDRESS_0]) &
+	       PCI_BASE_ADDRESS_MEM_MASK;
+}
+
+/* MSI-X at power up: every entry masked with tag 0, nothing pending. */
+static void tph_sim_msix_reset(struct tph_sim_port *p, void __iomem *t)
+{
+	unsigned int i;
+
+	if (!p->desc->msix || !t)
+		return;
+	for (i = 0; i < p->desc->entries; i++) {
+		void __iomem *e = t + i * PCI_MSIX_ENTRY_SIZE;
+
+		writel(0, e + PCI_MSIX_ENTRY_LOWER_ADDR);
+		writel(0, e + PCI_MSIX_ENTRY_UPPER_ADDR);
+		writel(0, e + PCI_MSIX_ENTRY_DATA);
+		writel(PCI_MSIX_ENTRY_CTRL_MASKBIT, e + PCI_MSIX_ENTRY_VECTOR_CTRL);
+	}
+	memset_io(t + TPH_SIM_PBA, 0, DIV_ROUND_UP(p->desc->entries, 64) * 8);
+}
+
+/* FLR or Secondary Bus Reset, with MSI-X in the BAR 0 decoded before it. */
+static void tph_sim_reset_ep(struct tph_sim_port *p)
+{
+	void __iomem *t = tph_sim_bar(tph_sim_bar0(&p->ep));
+
+	tph_sim_build_ep(p);
+	tph_sim_msix_reset(p, t);
 }
 
 /* Root Ports on the root bus; an endpoint at device 0 of each secondary. */
@@ -258,10 +363,10 @@ static int tph_sim_access(struct pci_bus *bus, unsigned int devfn, int where,
 		if (fn == &port->ep &&
 		    get_unaligned_le16(&fn->cfg[TPH_SIM_EXP + PCI_EXP_DEVCTL]) &
 		    PCI_EXP_DEVCTL_BCR_FLR)
-			tph_sim_build_ep(port);
+			tph_sim_reset_ep(port);
 		else if (fn == &port->rp &&
 			 fn->cfg[PCI_BRIDGE_CONTROL] & ~bctl & PCI_BRIDGE_CTL_BUS_RESET)
-			tph_sim_build_ep(port);
+			tph_sim_reset_ep(port);
 	}
 	raw_spin_unlock_irqrestore(&tph_sim_lock, flags);
 
@@ -315,8 +420,10 @@ static ssize_t tph_sim_config_write(struct file *file, const char __user *ubuf,
 				    size_t count, loff_t *ppos)
 {
 	struct tph_sim_fn *fn = file->private_data;
-	u32 cap = get_unaligned_le32(&fn->cfg[TPH_SIM_TPH + PCI_TPH_CAP]);
-	unsigned int lo = TPH_SIM_TPH + PCI_TPH_BASE_SIZEOF, hi = lo;
+	struct tph_sim_port *p = container_of(fn, struct tph_sim_port, ep);
+	unsigned int tph = tph_sim_tph_pos(p->desc);
+	u32 cap = get_unaligned_le32(&fn->cfg[tph + PCI_TPH_CAP]);
+	unsigned int lo = tph + PCI_TPH_BASE_SIZEOF, hi = lo;
 	unsigned long flags;
 	u8 buf[64];
 
@@ -338,6 +445,62 @@ static const struct file_operations tph_sim_config_fops = {
 	.open = simple_open,
 	.read = tph_sim_config_read,
 	.write = tph_sim_config_write,
+	.llseek = default_llseek,
+};
+
+/* BAR 0 of an endpoint with MSI-X, where it is now; NULL while unassigned. */
+static void __iomem *tph_sim_ep_bar(struct tph_sim_port *p)
+{
+	unsigned long flags;
+	u32 bar;
+
+	raw_spin_lock_irqsave(&tph_sim_lock, flags);
+	bar = tph_sim_bar0(&p->ep);
+	raw_spin_unlock_irqrestore(&tph_sim_lock, flags);
+	return tph_sim_bar(bar);
+}
+
+static ssize_t tph_sim_bar_read(struct file *file, char __user *ubuf,
+				size_t count, loff_t *ppos)
+{
+	void __iomem *bar = tph_sim_ep_bar(file->private_data);
+	ssize_t ret;
+	u8 *buf;
+
+	if (!bar)
+		return -ENXIO;
+	buf = kmalloc(TPH_SIM_BAR_SIZE, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	memcpy_fromio(buf, bar, TPH_SIM_BAR_SIZE);
+	ret = simple_read_from_buffer(ubuf, count, ppos, buf, TPH_SIM_BAR_SIZE);
+	kfree(buf);
+	return ret;
+}
+
+/* Presets BAR 0 bytes at the file offset, as if the device held them. */
+static ssize_t tph_sim_bar_write(struct file *file, const char __user *ubuf,
+				 size_t count, loff_t *ppos)
+{
+	void __iomem *bar = tph_sim_ep_bar(file->private_data);
+	u8 buf[64];
+
+	if (!bar)
+		return -ENXIO;
+	if (*ppos < 0 || count > sizeof(buf) || *ppos + count > TPH_SIM_BAR_SIZE)
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	memcpy_toio(bar + *ppos, buf, count);
+	*ppos += count;
+	return count;
+}
+
+static const struct file_operations tph_sim_bar_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.read = tph_sim_bar_read,
+	.write = tph_sim_bar_write,
 	.llseek = default_llseek,
 };
 
@@ -457,6 +620,9 @@ static void tph_sim_debugfs_init(void)
 		dir = debugfs_create_dir(p->desc->name, tph_sim_dir);
 		debugfs_create_file_size("config", 0644, dir, &p->ep,
 					 &tph_sim_config_fops, TPH_SIM_CFG_SIZE);
+		if (p->desc->msix)
+			debugfs_create_file_size("bar0", 0644, dir, p,
+						 &tph_sim_bar_fops, TPH_SIM_BAR_SIZE);
 		p->bdf_blob.data = p->bdf;
 		p->bdf_blob.size = strlen(p->bdf);
 		debugfs_create_blob("bdf", 0444, dir, &p->bdf_blob);
@@ -480,6 +646,11 @@ static int tph_sim_name_eps(struct pci_bus *root)
 			ep = pci_get_slot(rp->subordinate, 0);
 		if (ep)
 			snprintf(p->bdf, sizeof(p->bdf), "%s\n", pci_name(ep));
+		if (ep && p->desc->msix && !ep->resource[0].parent) {
+			pci_err(ep, "BAR 0 is not assigned in the carrier\n");
+			pci_dev_put(ep);
+			ep = NULL;
+		}
 		pci_dev_put(ep);
 		pci_dev_put(rp);
 		if (!ep) {
@@ -519,6 +690,7 @@ static int tph_sim_create_bus(void)
 	bridge->native_dpc = 0;
 	bridge->native_cxl_error = 0;
 	pci_add_resource(&bridge->windows, &tph_sim_busn);
+	pci_add_resource(&bridge->windows, &tph_sim_mem);
 
 	pci_lock_rescan_remove();
 	ret = pci_scan_root_bus_bridge(bridge);
@@ -537,6 +709,68 @@ static int tph_sim_create_bus(void)
 	if (ret)
 		tph_sim_remove_bus();
 	return ret;
+}
+
+/*
+ * Takes the carrier's BAR as the domain's memory window (a child of that
+ * BAR in the resource tree, like VMD's), mapped and zeroed.
+ */
+static int tph_sim_carrier_init(void)
+{
+	struct pci_dev *pdev;
+	struct resource *bar;
+	int ret;
+
+	pdev = pci_get_device(PCI_VENDOR_ID_REDHAT_QUMRANET, TPH_SIM_CARRIER_ID, NULL);
+	if (!pdev) {
+		pr_err("no ivshmem-plain: boot with QEMU -object memory-backend-ram,id=M,size=1M -device ivshmem-plain,memdev=M\n");
+		return -ENODEV;
+	}
+	bar = &pdev->resource[TPH_SIM_CARRIER_BAR];
+	/* A 32-bit window: the Root Ports forward non-prefetchable memory only. */
+	if (resource_type(bar) != IORESOURCE_MEM || !bar->start ||
+	    upper_32_bits(bar->end) || resource_size(bar) < SZ_1M) {
+		pci_err(pdev, "BAR %d %pR: not memory below 4 GiB of 1 MiB or more\n",
+			TPH_SIM_CARRIER_BAR, bar);
+		ret = -ENODEV;
+		goto err_put;
+	}
+	ret = pci_enable_device_mem(pdev);
+	if (ret)
+		goto err_put;
+	tph_sim_mem.start = bar->start;
+	tph_sim_mem.end = bar->end;
+	ret = request_resource(bar, &tph_sim_mem);
+	if (ret) {
+		pci_err(pdev, "BAR %d %pR is in use\n", TPH_SIM_CARRIER_BAR, bar);
+		goto err_disable;
+	}
+	tph_sim_mmio = ioremap(bar->start, resource_size(bar));
+	if (!tph_sim_mmio) {
+		ret = -ENOMEM;
+		goto err_release;
+	}
+	memset_io(tph_sim_mmio, 0, resource_size(bar));
+	tph_sim_carrier = pdev;
+	pci_info(pdev, "carries tph_sim's memory window %pR\n", &tph_sim_mem);
+	return 0;
+
+err_release:
+	release_resource(&tph_sim_mem);
+err_disable:
+	pci_disable_device(pdev);
+err_put:
+	pci_dev_put(pdev);
+	return ret;
+}
+
+static void tph_sim_carrier_exit(void)
+{
+	iounmap(tph_sim_mmio);
+	tph_sim_mmio = NULL;
+	release_resource(&tph_sim_mem);
+	pci_disable_device(tph_sim_carrier);
+	pci_dev_put(tph_sim_carrier);
 }
 
 static int __init tph_sim_init(void)
@@ -571,10 +805,13 @@ static int __init tph_sim_init(void)
 		tph_sim_build_ep(&tph_sim_ports[i]);
 	}
 
+	ret = tph_sim_carrier_init();
+	if (ret)
+		goto err_ports;
 	/* Emulated domains start above the 16-bit ACPI segments. */
 	ret = pci_bus_find_emul_domain_nr(0, 0x10000, INT_MAX);
 	if (ret < 0)
-		goto err_ports;
+		goto err_carrier;
 	tph_sim_sd.domain = ret;
 	tph_sim_sd.node = NUMA_NO_NODE;
 	tph_sim_sd.companion = tph_sim_adev;
@@ -582,6 +819,9 @@ static int __init tph_sim_init(void)
 	ret = tph_sim_create_bus();
 	if (ret)
 		goto err_domain;
+	for (i = 0; i < TPH_SIM_PORTS; i++)
+		tph_sim_msix_reset(&tph_sim_ports[i],
+				   tph_sim_ep_bar(&tph_sim_ports[i]));
 	tph_sim_debugfs_init();
 	pr_info("domain %04x: %zu Root Ports, each with an endpoint\n",
 		tph_sim_sd.domain, TPH_SIM_PORTS);
@@ -589,6 +829,8 @@ static int __init tph_sim_init(void)
 
 err_domain:
 	pci_bus_release_emul_domain_nr(tph_sim_sd.domain);
+err_carrier:
+	tph_sim_carrier_exit();
 err_ports:
 	kvfree(tph_sim_ports);
 err_adev:
@@ -601,6 +843,7 @@ static void __exit tph_sim_exit(void)
 	debugfs_remove_recursive(tph_sim_dir);
 	tph_sim_remove_bus();
 	pci_bus_release_emul_domain_nr(tph_sim_sd.domain);
+	tph_sim_carrier_exit();
 	kvfree(tph_sim_ports);
 	acpi_dev_put(tph_sim_adev);
 }
