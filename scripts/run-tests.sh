@@ -134,7 +134,7 @@ MSHV_QEMU_OPTS="-device pci-testdev -device pcie-pci-bridge,id=br0,bus=pcie.0,ad
 if aml=$("$TOP/scripts/tph-sim-aml.sh" "$RUN/tph-sim" 2>"$RUN/tph-sim-aml.log"); then
 	result pass "build:tph-sim-ssdt"
 	MSHV_QEMU_OPTS="-device pci-testdev -acpitable file=$aml \
--object memory-backend-ram,id=tph-carrier,size=1M -device ivshmem-plain,memdev=tph-carrier" \
+-object memory-backend-ram,id=tph-carrier,size=8M -device ivshmem-plain,memdev=tph-carrier" \
 		vm_plan tph.plan
 else
 	result fail "build:tph-sim-ssdt" "see $RUN/tph-sim-aml.log"

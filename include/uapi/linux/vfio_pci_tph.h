@@ -8,7 +8,10 @@
  * All calls are VFIO_DEVICE_FEATURE on the device fd (group or cdev), with
  * struct vfio_device_feature's flags set to GET or SET and the index below;
  * PROBE reports whether the device supports the feature. A device without a
- * TPH Requester capability answers -ENOTTY to every index here.
+ * TPH Requester capability answers -ENOTTY to every index here but
+ * VFIO_DEVICE_FEATURE_PCI_TPH_DMA_BUF, which is about the device as the
+ * completer of other devices' writes (and exists when the kernel exports
+ * VFIO dma-bufs with TPH hints).
  */
 #ifndef _UAPI_LINUX_VFIO_PCI_TPH_H
 #define _UAPI_LINUX_VFIO_PCI_TPH_H
@@ -24,6 +27,7 @@
 #define VFIO_DEVICE_FEATURE_PCI_TPH_CTRL	0x7401	/* SET */
 #define VFIO_DEVICE_FEATURE_PCI_TPH_CPU_ST	0x7402	/* GET */
 #define VFIO_DEVICE_FEATURE_PCI_TPH_ST		0x7403	/* SET */
+#define VFIO_DEVICE_FEATURE_PCI_TPH_DMA_BUF	0x7404	/* SET */
 
 /* ST modes, as in the TPH Control register's ST Mode Select field. */
 #define VFIO_PCI_TPH_MODE_NS		0	/* No ST: hints without tags */
@@ -161,6 +165,30 @@ struct vfio_pci_tph_st {
 	__u32 count;
 	__u32 flags;
 	struct vfio_pci_tph_st_entry ents[];
+};
+
+/**
+ * struct vfio_pci_tph_dma_buf - VFIO_DEVICE_FEATURE_PCI_TPH_DMA_BUF (SET)
+ * @dmabuf_fd: a dma-buf of this device (VFIO_DEVICE_FEATURE_DMA_BUF)
+ * @flags: VFIO_PCI_TPH_DMA_BUF_*: which tags are given; 0 clears the hint
+ * @steering_tag_ext: the tag in the 16-bit namespace (ignored without ST_EXT)
+ * @steering_tag: the tag in the 8-bit namespace (ignored without ST)
+ * @ph: the Processing Hint, 0..3 (ignored without a tag)
+ *
+ * The hint another device's writes into this dma-buf should carry: an
+ * importer reads it (dma_buf_get_pci_tph()) when it maps the dma-buf and
+ * may use it until its mapping is invalidated. Each SET replaces the whole
+ * hint. The layout and semantics of the upstream proposal for
+ * VFIO_DEVICE_FEATURE_DMA_BUF_TPH.
+ */
+struct vfio_pci_tph_dma_buf {
+	__s32 dmabuf_fd;
+	__u32 flags;
+#define VFIO_PCI_TPH_DMA_BUF_ST		(1 << 0)
+#define VFIO_PCI_TPH_DMA_BUF_ST_EXT	(1 << 1)
+	__u16 steering_tag_ext;
+	__u8 steering_tag;
+	__u8 ph;
 };
 
 #endif

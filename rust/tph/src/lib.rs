@@ -9,12 +9,14 @@
 //!   bytes user space passes;
 //! - [`config`]: the TPH capability in config space as the user sees it (reads and writes);
 //! - [`policy`]: what each feature call may do on a given device in a given state, decided before
-//!   anything touches the device.
+//!   anything touches the device;
+//! - [`dmabuf`]: the TPH hints one of the device's dma-bufs may be given.
 //!
 //! Plain `core` Rust, as `rust/hvpt` (see its rules): the module includes this file, `host.rs`
 //! makes it a crate for `cargo test`.
 
 pub mod config;
+pub mod dmabuf;
 /// The errno values of the shared code (one file, also `hvpt`'s).
 #[path = "../../hvpt/src/errno.rs"]
 pub mod errno;

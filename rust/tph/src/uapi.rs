@@ -15,6 +15,8 @@ pub const FEATURE_CTRL: u16 = 0x7401;
 pub const FEATURE_CPU_ST: u16 = 0x7402;
 /// `VFIO_DEVICE_FEATURE_PCI_TPH_ST` (SET).
 pub const FEATURE_ST: u16 = 0x7403;
+/// `VFIO_DEVICE_FEATURE_PCI_TPH_DMA_BUF` (SET).
+pub const FEATURE_DMA_BUF: u16 = 0x7404;
 
 /// `VFIO_PCI_TPH_MAX_ENTRIES`: most entries one CPU_ST or ST call takes (the largest table, in
 /// the capability or in MSI-X, has 2048).
@@ -41,6 +43,14 @@ pub const CPU_ST_EXT: u32 = 1 << 0;
 pub const ENTRY_RAW: u8 = 1 << 0;
 /// `VFIO_PCI_TPH_ST_ENTRY_CLEAR`.
 pub const ENTRY_CLEAR: u8 = 1 << 1;
+
+/// `VFIO_PCI_TPH_DMA_BUF_ST`: `steering_tag` (8-bit namespace) is given.
+pub const DMA_BUF_ST: u32 = 1 << 0;
+/// `VFIO_PCI_TPH_DMA_BUF_ST_EXT`: `steering_tag_ext` (16-bit namespace) is given.
+pub const DMA_BUF_ST_EXT: u32 = 1 << 1;
+
+/// Size of `struct vfio_pci_tph_dma_buf`.
+pub const DMA_BUF_SIZE: usize = 12;
 
 /// Size of `struct vfio_pci_tph_info`.
 pub const INFO_SIZE: usize = 16;
@@ -302,5 +312,44 @@ mod tests {
         assert_eq!(&b[4..8], &[7, 3, 1, 3]);
         assert_eq!(u16::from_ne_bytes([b[8], b[9]]), 64);
         assert_eq!(&b[10..16], &[1, 3, 1, 0, 0, 0]);
+    }
+}
+
+/// `struct vfio_pci_tph_dma_buf`, undecoded: [`super::dmabuf`] judges the values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DmaBuf {
+    /// The dma-buf, a file descriptor of the caller's.
+    pub dmabuf_fd: i32,
+    /// `VFIO_PCI_TPH_DMA_BUF_*`.
+    pub flags: u32,
+    /// The tag in the 16-bit namespace.
+    pub steering_tag_ext: u16,
+    /// The tag in the 8-bit namespace.
+    pub steering_tag: u8,
+    /// The Processing Hint, 0..=3.
+    pub ph: u8,
+}
+
+impl DmaBuf {
+    /// Decodes the structure.
+    pub fn from_bytes(b: &[u8; DMA_BUF_SIZE]) -> Self {
+        Self {
+            dmabuf_fd: i32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+            flags: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+            steering_tag_ext: u16::from_ne_bytes([b[8], b[9]]),
+            steering_tag: b[10],
+            ph: b[11],
+        }
+    }
+
+    /// The bytes user space passes.
+    pub fn to_bytes(&self) -> [u8; DMA_BUF_SIZE] {
+        let mut b = [0u8; DMA_BUF_SIZE];
+        b[0..4].copy_from_slice(&self.dmabuf_fd.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.flags.to_ne_bytes());
+        b[8..10].copy_from_slice(&self.steering_tag_ext.to_ne_bytes());
+        b[10] = self.steering_tag;
+        b[11] = self.ph;
+        b
     }
 }

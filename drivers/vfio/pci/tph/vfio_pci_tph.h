@@ -24,6 +24,15 @@ struct vpt_facts {
 	u8 cpu_st;		/* the platform's steering-tag _DSM answers */
 };
 
+/* A dma-buf's TPH hint, as vfio_pci_core_dma_buf_set_tph() takes it. */
+struct vpt_dma_buf_hint {
+	u16 st_ext;
+	u8 st;
+	u8 ph;
+	u8 st_valid;
+	u8 st_ext_valid;
+};
+
 /* C, called from Rust. */
 void vpt_facts(struct pci_dev *pdev, struct vpt_facts *f);
 int vpt_enable(struct pci_dev *pdev, u8 mode, u8 *req_type);
@@ -46,6 +55,7 @@ ssize_t vpt_rs_cfg_write(void *state, struct pci_dev *pdev, u16 off,
 			 const u8 *data, size_t len);
 u16 vpt_rs_cfg_size(void *state);
 bool vpt_rs_usable(void *state);
+int vpt_rs_dma_buf(u32 devcap2, const u8 *req, struct vpt_dma_buf_hint *hint);
 int vpt_register(void);
 void vpt_unregister(void);
 

@@ -29,6 +29,7 @@ use kernel::{
 pub mod tph;
 
 use tph::config::Write;
+use tph::dmabuf;
 use tph::errno::Errno;
 use tph::policy::{CtrlAction, Device, Policy, StWrite, State};
 use tph::regs::{Loc, Mode, ReqType, StInfo, TphCap};
@@ -626,5 +627,59 @@ impl Drop for VfioPciTph {
     fn drop(&mut self) {
         // SAFETY: registered in `init`; unbinding every device frees its state first.
         unsafe { shim::vpt_unregister() };
+    }
+}
+
+/// `struct vpt_dma_buf_hint`: a dma-buf's TPH hint as `vfio_pci_core_dma_buf_set_tph()` takes
+/// it (a tag is given when its `valid` byte is 1).
+#[repr(C)]
+pub struct DmaBufHint {
+    st_ext: u16,
+    st: u8,
+    ph: u8,
+    st_valid: u8,
+    st_ext_valid: u8,
+}
+
+// The C part checks the same size (BUILD_BUG_ON).
+const _: () = assert!(core::mem::size_of::<DmaBufHint>() == 6);
+
+/// Judges `VFIO_DEVICE_FEATURE_PCI_TPH_DMA_BUF` on a device whose Device Capabilities 2 register
+/// is `devcap2`: with `req` `NULL`, whether the device takes hints at all (PROBE); else the
+/// `struct vfio_pci_tph_dma_buf` at `req`, its hint written to `hint`. 0 or a negative errno.
+///
+/// # Safety
+///
+/// `req` is `NULL` or valid for reads of `sizeof(struct vfio_pci_tph_dma_buf)` bytes; when it is
+/// not `NULL`, `hint` is valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn vpt_rs_dma_buf(
+    devcap2: u32,
+    req: *const u8,
+    hint: *mut DmaBufHint,
+) -> c_int {
+    if req.is_null() {
+        return match dmabuf::completer(devcap2) {
+            Ok(_) => 0,
+            Err(e) => err(e).to_errno(),
+        };
+    }
+    // SAFETY: by the precondition `req` points to that many readable bytes (alignment 1).
+    let b = unsafe { &*req.cast::<[u8; uapi::DMA_BUF_SIZE]>() };
+    match dmabuf::check(devcap2, &uapi::DmaBuf::from_bytes(b)) {
+        Ok(h) => {
+            let out = DmaBufHint {
+                st_ext: h.st_ext.unwrap_or(0),
+                st: h.st.unwrap_or(0),
+                ph: h.ph,
+                st_valid: h.st.is_some().into(),
+                st_ext_valid: h.st_ext.is_some().into(),
+            };
+            // SAFETY: by the precondition `hint` points to a writable `struct vpt_dma_buf_hint`,
+            // so it is aligned for it.
+            unsafe { hint.write(out) };
+            0
+        }
+        Err(e) => err(e).to_errno(),
     }
 }

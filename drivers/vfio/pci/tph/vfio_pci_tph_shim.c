@@ -11,6 +11,7 @@
 #include <linux/acpi.h>
 #include <linux/bitfield.h>
 #include <linux/cpumask.h>
+#include <linux/dma-buf.h>
 #include <linux/module.h>
 #include <linux/pci.h>
 #include <linux/pci-acpi.h>
@@ -200,6 +201,62 @@ static int vpt_changing(struct vpt_device *vpt)
 	return 0;
 }
 
+#if defined(VFIO_PCI_CORE_DMA_BUF_TPH) && IS_ENABLED(CONFIG_VFIO_PCI_DMABUF)
+/*
+ * VFIO_DEVICE_FEATURE_PCI_TPH_DMA_BUF: the hint other devices' writes into
+ * one of this device's dma-bufs should carry. The device is their
+ * completer: what it may be given follows its own TPH Completer Supported
+ * field, judged in Rust; the dma-buf must be one of this device's
+ * (vfio-pci-core checks, under memory_lock).
+ */
+static int vpt_dma_buf_tph(struct vpt_device *vpt, u32 flags,
+			   void __user *arg, size_t argsz)
+{
+	struct vfio_pci_core_device *vdev = &vpt->core;
+	struct vfio_pci_tph_dma_buf req;
+	struct vfio_pci_dma_buf_tph tph;
+	struct vpt_dma_buf_hint hint;
+	struct dma_buf *dmabuf;
+	u32 devcap2 = 0;
+	int ret;
+
+	BUILD_BUG_ON(sizeof(req) != 12);
+	BUILD_BUG_ON(sizeof(hint) != 6);
+	pcie_capability_read_dword(vdev->pdev, PCI_EXP_DEVCAP2, &devcap2);
+	ret = vpt_rs_dma_buf(devcap2, NULL, NULL);
+	if (ret)
+		return ret;
+	ret = vfio_check_feature(flags, argsz, VFIO_DEVICE_FEATURE_SET, sizeof(req));
+	if (ret != 1)
+		return ret;
+	if (copy_from_user(&req, arg, sizeof(req)))
+		return -EFAULT;
+	ret = vpt_rs_dma_buf(devcap2, (const u8 *)&req, &hint);
+	if (ret)
+		return ret;
+
+	tph = (struct vfio_pci_dma_buf_tph) {
+		.steering_tag_ext = hint.st_ext,
+		.steering_tag = hint.st,
+		.ph = hint.ph,
+		.st_valid = hint.st_valid,
+		.st_ext_valid = hint.st_ext_valid,
+	};
+	dmabuf = dma_buf_get(req.dmabuf_fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	/* A revocation waits for importers to unmap, under memory_lock. */
+	ret = down_read_killable(&vdev->memory_lock);
+	if (!ret) {
+		ret = vfio_pci_core_dma_buf_set_tph(vdev, dmabuf, &tph);
+		up_read(&vdev->memory_lock);
+	}
+	/* After the unlock: releasing the dma-buf takes memory_lock. */
+	dma_buf_put(dmabuf);
+	return ret;
+}
+#endif
+
 static int vpt_device_feature(struct vfio_device *core_vdev, u32 flags,
 			      void __user *arg, size_t argsz)
 {
@@ -231,6 +288,10 @@ static int vpt_device_feature(struct vfio_device *core_vdev, u32 flags,
 		minsz = sizeof(struct vfio_pci_tph_st);
 		changes = true;
 		break;
+#if defined(VFIO_PCI_CORE_DMA_BUF_TPH) && IS_ENABLED(CONFIG_VFIO_PCI_DMABUF)
+	case VFIO_DEVICE_FEATURE_PCI_TPH_DMA_BUF:
+		return vpt_dma_buf_tph(vpt, flags, arg, argsz);
+#endif
 	default:
 		return vfio_pci_core_ioctl_feature(core_vdev, flags, arg, argsz);
 	}
@@ -523,6 +584,8 @@ static const struct pci_device_id vpt_table[] = {
 	{}
 };
 MODULE_DEVICE_TABLE(pci, vpt_table);
+/* dma_buf_get() and dma_buf_put(). */
+MODULE_IMPORT_NS("DMA_BUF");
 
 static struct pci_driver vpt_driver = {
 	.name			= "vfio-pci-tph",

@@ -5,7 +5,8 @@
  * what the device then holds, read back from tph_sim's copy of each
  * endpoint's config space. The kernel's drivers/pci/tph.c programs the
  * device, the platform's steering tags come from real ACPI (tph_sim's SSDT
- * _DSM, evaluated by ACPICA).
+ * _DSM, evaluated by ACPICA). The TPH hints of the device's dma-bufs are
+ * read back the way an importer reads them (dmabuf_tph_importer).
  *
  * The plan loads tph_sim and vfio_pci_tph and sets VFIO's noiommu mode
  * (the emulated PCI domain has no IOMMU). It runs this program twice: with
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include <linux/iommufd.h>
+#include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
 #include "kselftest_harness.h"
@@ -32,6 +34,7 @@
 #include "../../../../include/uapi/linux/vfio_pci_tph.h"
 
 #define SIM		"/sys/kernel/debug/tph_sim/"
+#define IMPORTER	"/sys/kernel/debug/dmabuf_tph_importer/"
 #define PCI_TPH_CTRL	8
 #define PCI_TPH_TABLE	0xc
 #define MAX_ENTS	64
@@ -45,12 +48,9 @@ struct endpoint {
 	__u8 dev_modes, safe_modes, unsafe_modes, loc, req_type;
 	__u16 size;
 	__u16 pos;		/* where tph_sim puts the capability */
+	__u8 completer;		/* the device's own TPH Completer Supported */
 	__u16 next_id;		/* the extended capability after it, 0: none */
 };
-
-#define PCI_EXT_CAP_ID_DSN	0x03
-#define PCI_EXT_CAP_ID_VNDR	0x0b
-#define PCI_EXT_CAP_ID_TPH	0x17
 
 #define CAP_FLAGS	(VFIO_PCI_TPH_INFO_EXT | VFIO_PCI_TPH_INFO_CPU_ST)
 
@@ -58,33 +58,33 @@ static const struct endpoint endpoints[] = {
 	{ .name = "cap16", .has_tph = 1,
 	  .flags = CAP_FLAGS | VFIO_PCI_TPH_INFO_USABLE,
 	  .dev_modes = 7, .safe_modes = 3, .unsafe_modes = 7, .loc = VFIO_PCI_TPH_LOC_CAP,
-	  .req_type = VFIO_PCI_TPH_REQ_EXT, .size = 16, .pos = 0x100 },
+	  .req_type = VFIO_PCI_TPH_REQ_EXT, .size = 16, .pos = 0x100, .completer = 3 },
 	{ .name = "ds_only", .has_tph = 1,
 	  .flags = VFIO_PCI_TPH_INFO_USABLE | VFIO_PCI_TPH_INFO_CPU_ST,
 	  .dev_modes = 4, .safe_modes = 0, .unsafe_modes = 4, .loc = VFIO_PCI_TPH_LOC_NONE,
-	  .req_type = VFIO_PCI_TPH_REQ_TPH, .size = 0, .pos = 0x100 },
+	  .req_type = VFIO_PCI_TPH_REQ_TPH, .size = 0, .pos = 0x100, .completer = 1 },
 	{ .name = "ext_limited", .has_tph = 1,
 	  .flags = CAP_FLAGS | VFIO_PCI_TPH_INFO_USABLE,
 	  .dev_modes = 7, .safe_modes = 3, .unsafe_modes = 7, .loc = VFIO_PCI_TPH_LOC_CAP,
-	  .req_type = VFIO_PCI_TPH_REQ_TPH, .size = 8, .pos = 0x100 },
-	{ .name = "no_tph", .has_tph = 0, .pos = 0x100 },
+	  .req_type = VFIO_PCI_TPH_REQ_TPH, .size = 8, .pos = 0x100, .completer = 1 },
+	{ .name = "no_tph", .has_tph = 0, .pos = 0x100, .completer = 0 },
 	{ .name = "no_completer", .has_tph = 1, .flags = CAP_FLAGS,
 	  .dev_modes = 7, .safe_modes = 0, .unsafe_modes = 0, .loc = VFIO_PCI_TPH_LOC_CAP,
-	  .req_type = VFIO_PCI_TPH_REQ_NONE, .size = 16, .pos = 0x100 },
+	  .req_type = VFIO_PCI_TPH_REQ_NONE, .size = 16, .pos = 0x100, .completer = 0 },
 	/* The table in MSI-X: IV (tags user space can mmap) only when unsafe. */
 	{ .name = "msix", .has_tph = 1,
 	  .flags = CAP_FLAGS | VFIO_PCI_TPH_INFO_USABLE,
 	  .dev_modes = 7, .safe_modes = 1, .unsafe_modes = 7, .loc = VFIO_PCI_TPH_LOC_MSIX,
-	  .req_type = VFIO_PCI_TPH_REQ_EXT, .size = 16, .pos = 0x100 },
+	  .req_type = VFIO_PCI_TPH_REQ_EXT, .size = 16, .pos = 0x100, .completer = 3 },
 	/* Between a Device Serial Number and a vendor-specific capability. */
 	{ .name = "chained", .has_tph = 1,
 	  .flags = CAP_FLAGS | VFIO_PCI_TPH_INFO_USABLE,
 	  .dev_modes = 7, .safe_modes = 3, .unsafe_modes = 7, .loc = VFIO_PCI_TPH_LOC_CAP,
-	  .req_type = VFIO_PCI_TPH_REQ_EXT, .size = 16, .pos = 0x110,
+	  .req_type = VFIO_PCI_TPH_REQ_EXT, .size = 16, .pos = 0x110, .completer = 3,
 	  .next_id = PCI_EXT_CAP_ID_VNDR },
 	{ .name = "chained_hidden", .has_tph = 1, .flags = CAP_FLAGS,
 	  .dev_modes = 7, .safe_modes = 0, .unsafe_modes = 0, .loc = VFIO_PCI_TPH_LOC_CAP,
-	  .req_type = VFIO_PCI_TPH_REQ_NONE, .size = 16, .pos = 0x110,
+	  .req_type = VFIO_PCI_TPH_REQ_NONE, .size = 16, .pos = 0x110, .completer = 0,
 	  .next_id = PCI_EXT_CAP_ID_VNDR },
 };
 
@@ -332,6 +332,8 @@ FIXTURE_SETUP(tph)
 
 FIXTURE_TEARDOWN(tph)
 {
+	/* An attachment a failed test left (none: -ENOENT). */
+	put(IMPORTER "detach", "1");
 	close_bound(self);
 	if (self->bdf[0])
 		unbind_tph(self->bdf);
@@ -943,6 +945,200 @@ TEST_F(tph, config_space_is_virtualized)
 	ASSERT_EQ(0, cfg_write(self->fd, r, ep->pos + PCI_TPH_TABLE + 2, 2, 0x12));
 	EXPECT_EQ(0x12, sim_config(ep->name, ep->pos + PCI_TPH_TABLE + 2, 2));
 	EXPECT_EQ(0x12, cfg_read(self->fd, r, ep->pos + PCI_TPH_TABLE + 2, 2));
+}
+
+/* A dma-buf of BAR 0 [0x2000, 0x4000) of the device @fd, or -errno. */
+static int dma_buf_of(int fd)
+{
+	__u64 buf[(sizeof(struct vfio_device_feature) +
+		   sizeof(struct vfio_device_feature_dma_buf) +
+		   sizeof(struct vfio_region_dma_range)) / 8] = { 0 };
+	struct vfio_device_feature *f = (void *)buf;
+	struct vfio_device_feature_dma_buf *d = (void *)f->data;
+	int rc;
+
+	f->argsz = sizeof(buf);
+	f->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF;
+	d->region_index = VFIO_PCI_BAR0_REGION_INDEX;
+	d->open_flags = O_RDWR | O_CLOEXEC;
+	d->nr_ranges = 1;
+	d->dma_ranges[0].offset = 0x2000;
+	d->dma_ranges[0].length = 0x2000;
+	rc = ioctl(fd, VFIO_DEVICE_FEATURE, f);
+	return rc < 0 ? -errno : rc;
+}
+
+static int dma_buf_hint(int fd, int dmabuf, __u32 flags, __u16 st_ext, __u8 st, __u8 ph)
+{
+	struct vfio_pci_tph_dma_buf h = {
+		.dmabuf_fd = dmabuf, .flags = flags,
+		.steering_tag_ext = st_ext, .steering_tag = st, .ph = ph,
+	};
+
+	return feature(fd, VFIO_DEVICE_FEATURE_SET, VFIO_DEVICE_FEATURE_PCI_TPH_DMA_BUF,
+		       &h, sizeof(h));
+}
+
+/* What dmabuf_tph_importer reads: per namespace 0 and the hint, or -errno. */
+struct seen {
+	int st_ret, ext_ret;
+	unsigned int st, st_ph, ext, ext_ph, invalidated;
+};
+
+static int importer_reads(struct seen *s)
+{
+	char line[128];
+	FILE *f;
+
+	memset(s, 0, sizeof(*s));
+	s->st_ret = 1;
+	s->ext_ret = 1;
+	f = fopen(IMPORTER "hint", "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "st_ext %d %x %u", &s->ext_ret, &s->ext, &s->ext_ph) >= 1)
+			continue;
+		if (sscanf(line, "st %d %x %u", &s->st_ret, &s->st, &s->st_ph) >= 1)
+			continue;
+		if (sscanf(line, "invalidated %u", &s->invalidated) != 1)
+			break;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Attaches the importer to the dma-buf @buf of this process. */
+static int importer_attach(int buf)
+{
+	char n[16];
+
+	snprintf(n, sizeof(n), "%d", buf);
+	return put(IMPORTER "attach", n);
+}
+
+TEST_F(tph, dma_buf_hints_reach_the_importer)
+{
+	const struct endpoint *ep = self->ep, *other;
+	int ext = ep->completer == VFIO_PCI_TPH_REQ_EXT;
+	__u32 st = VFIO_PCI_TPH_DMA_BUF_ST, st_ext = VFIO_PCI_TPH_DMA_BUF_ST_EXT;
+	off_t r = config_region(self->fd);
+	int buf, obuf, ofd, efd;
+	unsigned int inval;
+	char obdf[64];
+	struct seen s;
+	long cmd;
+
+	ASSERT_EQ(0, access(IMPORTER, F_OK)) TH_LOG("dmabuf_tph_importer is not loaded");
+	ASSERT_LE(0, r);
+	/* Offered when the device completes TPH: it is the writes' completer. */
+	if (!ep->completer) {
+		EXPECT_EQ(-EOPNOTSUPP, feature(self->fd, VFIO_DEVICE_FEATURE_PROBE |
+					       VFIO_DEVICE_FEATURE_SET,
+					       VFIO_DEVICE_FEATURE_PCI_TPH_DMA_BUF, NULL, 0));
+		EXPECT_EQ(-EOPNOTSUPP, dma_buf_hint(self->fd, 0, st, 0, 1, 0));
+		return;
+	}
+	ASSERT_EQ(0, feature(self->fd, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET,
+			     VFIO_DEVICE_FEATURE_PCI_TPH_DMA_BUF, NULL, 0));
+	buf = dma_buf_of(self->fd);
+	ASSERT_LE(0, buf) TH_LOG("no dma-buf of BAR 0: %s", strerror(-buf));
+	ASSERT_EQ(0, importer_attach(buf));
+	ASSERT_EQ(0, importer_reads(&s));
+	EXPECT_EQ(-EOPNOTSUPP, s.st_ret);
+	EXPECT_EQ(-EOPNOTSUPP, s.ext_ret);
+
+	/* What the importer reads, per namespace. */
+	ASSERT_EQ(0, dma_buf_hint(self->fd, buf, st | (ext ? st_ext : 0), ext ? 0x1234 : 0,
+				  0x56, 2));
+	for (int round = 0; round < 2; round++) {
+		ASSERT_EQ(0, importer_reads(&s));
+		EXPECT_EQ(0, s.st_ret);
+		EXPECT_EQ(0x56U, s.st);
+		EXPECT_EQ(2U, s.st_ph);
+		if (ext) {
+			EXPECT_EQ(0, s.ext_ret);
+			EXPECT_EQ(0x1234U, s.ext);
+			EXPECT_EQ(2U, s.ext_ph);
+		} else {
+			EXPECT_EQ(-EOPNOTSUPP, s.ext_ret);
+		}
+		if (round)
+			break;
+		/* Refusals change none of it (checked in the second round). */
+		EXPECT_EQ(-EINVAL, dma_buf_hint(self->fd, buf, 4, 0, 0, 0));
+		EXPECT_EQ(-EINVAL, dma_buf_hint(self->fd, buf, st, 0, 1, 4));
+		EXPECT_EQ(-EBADF, dma_buf_hint(self->fd, -1, st, 0, 1, 0));
+		efd = eventfd(0, EFD_CLOEXEC);
+		EXPECT_EQ(-EINVAL, dma_buf_hint(self->fd, efd, st, 0, 1, 0));	/* not a dma-buf */
+		close(efd);
+		if (!ext)
+			EXPECT_EQ(-EOPNOTSUPP, dma_buf_hint(self->fd, buf, st_ext, 0x1234, 0, 0));
+	}
+	/* Each SET replaces the whole hint (a tag without its flag is ignored). */
+	ASSERT_EQ(0, dma_buf_hint(self->fd, buf, st, 0x7777, 0x11, 1));
+	ASSERT_EQ(0, importer_reads(&s));
+	EXPECT_EQ(0x11U, s.st);
+	EXPECT_EQ(1U, s.st_ph);
+	EXPECT_EQ(-EOPNOTSUPP, s.ext_ret);
+	/* Flags 0 clears it, whatever else comes along. */
+	ASSERT_EQ(0, dma_buf_hint(self->fd, buf, 0, 0x7777, 0x11, 1));
+	ASSERT_EQ(0, importer_reads(&s));
+	EXPECT_EQ(-EOPNOTSUPP, s.st_ret);
+	EXPECT_EQ(-EOPNOTSUPP, s.ext_ret);
+	/* Setting is not an invalidation (iommufd would take it as a revocation). */
+	EXPECT_EQ(0U, s.invalidated);
+
+	/* A reset revokes the dma-buf and gives it back: the importer is told. */
+	ASSERT_EQ(0, dma_buf_hint(self->fd, buf, st, 0, 0x22, 3));
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_RESET));
+	ASSERT_EQ(0, importer_reads(&s));
+	EXPECT_LT(0U, s.invalidated);
+	inval = s.invalidated;
+	EXPECT_EQ(0, s.st_ret);
+	EXPECT_EQ(0x22U, s.st);
+	EXPECT_EQ(3U, s.st_ph);
+	/* Memory decode off in the user's Command register: revoked, no hint. */
+	cmd = cfg_read(self->fd, r, PCI_COMMAND, 2);
+	ASSERT_LE(0, cmd);
+	ASSERT_EQ(0, cfg_write(self->fd, r, PCI_COMMAND, 2, cmd & ~PCI_COMMAND_MEMORY));
+	ASSERT_EQ(0, importer_reads(&s));
+	EXPECT_EQ(-ENODEV, s.st_ret);
+	EXPECT_LT(inval, s.invalidated);
+	ASSERT_EQ(0, cfg_write(self->fd, r, PCI_COMMAND, 2, cmd | PCI_COMMAND_MEMORY));
+	ASSERT_EQ(0, importer_reads(&s));
+	EXPECT_EQ(0, s.st_ret);
+	EXPECT_EQ(0x22U, s.st);
+
+	/* Another device's dma-buf is refused. */
+	other = endpoint(strcmp(ep->name, "cap16") ? "cap16" : "msix");
+	ASSERT_EQ(0, sim_bdf(other->name, obdf));
+	ASSERT_EQ(0, bind_tph(obdf));
+	ofd = vfio_cdev_open(obdf);
+	if (ofd >= 0) {
+		struct vfio_device_bind_iommufd bind = {
+			.argsz = sizeof(bind), .iommufd = self->iommufd,
+		};
+
+		EXPECT_EQ(0, ioctl(ofd, VFIO_DEVICE_BIND_IOMMUFD, &bind));
+		obuf = dma_buf_of(ofd);
+		EXPECT_LE(0, obuf);
+		EXPECT_EQ(-EINVAL, dma_buf_hint(self->fd, obuf, st, 0, 1, 0));
+		close(obuf);
+		close(ofd);
+	}
+	unbind_tph(obdf);
+	ASSERT_LE(0, ofd);
+
+	/* Closing the device revokes its dma-bufs for good... */
+	close_bound(self);
+	ASSERT_EQ(0, importer_reads(&s));
+	EXPECT_EQ(-ENODEV, s.st_ret);
+	/* ...and they are no longer the device's, when it is open again. */
+	open_bound(_metadata, self);
+	EXPECT_EQ(-EINVAL, dma_buf_hint(self->fd, buf, st, 0, 1, 0));
+	EXPECT_EQ(0, put(IMPORTER "detach", "1"));
+	close(buf);
 }
 
 TEST_HARNESS_MAIN

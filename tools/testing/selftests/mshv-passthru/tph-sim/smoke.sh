@@ -146,20 +146,25 @@ count=$(find /sys/bus/pci/devices/ -maxdepth 1 -name "$dom:*" | wc -l)
 echo "domain $dom: $count functions"
 ((count == 2 * ${#NAMES[@]})) || fail "domain $dom has $count functions, not $((2 * ${#NAMES[@]}))"
 
-# The MSI-X endpoint: BAR 0 (16 KiB) inside the carrier's window, MSI-X
-# (16 vectors, table at BAR 0 + 0, PBA at + 0x1000) after the PCIe capability.
-echo "== msix: BAR and MSI-X"
-attr "$D/msix/bdf"
-dev=/sys/bus/pci/devices/$A
+# Every endpoint: BAR 0 (16 KiB) inside the carrier's window. The MSI-X
+# endpoint: MSI-X (16 vectors, table at BAR 0 + 0, PBA at + 0x1000) after
+# the PCIe capability.
 grep -i tph_sim /proc/iomem
 read -r wlo whi < <(sed -n 's/^ *\([0-9a-f]*\)-\([0-9a-f]*\) : tph_sim$/0x\1 0x\2/p' /proc/iomem)
+echo "== BARs in the window $wlo-$whi"
+[[ -n $wlo ]] || fail "no tph_sim window in /proc/iomem"
+for n in "${NAMES[@]}"; do
+	attr "$D/$n/bdf"
+	read -r blo bhi _ <"/sys/bus/pci/devices/$A/resource"
+	echo "   $n: BAR 0 $blo-$bhi"
+	if ((bhi - blo + 1 != 0x4000 || blo < ${wlo:-0} || bhi > ${whi:-0})); then
+		fail "$n: BAR 0 $blo-$bhi is not 16 KiB in $wlo-$whi"
+	fi
+done
+echo "== msix: MSI-X"
+attr "$D/msix/bdf"
+dev=/sys/bus/pci/devices/$A
 read -r blo bhi _ <"$dev/resource"
-echo "   window $wlo-$whi, BAR 0 $blo-$bhi"
-if [[ -z $wlo ]]; then
-	fail "msix: no tph_sim window in /proc/iomem"
-elif ((bhi - blo + 1 != 0x4000 || blo < wlo || bhi > whi)); then
-	fail "msix: BAR 0 $blo-$bhi is not 16 KiB in $wlo-$whi"
-fi
 load "$dev/config"
 hex 4 $((0x80))
 [[ $H == 0x000f0011 ]] || fail "msix: MSI-X header and control $H"

@@ -21,18 +21,20 @@
  * requester enable) and the ST table in the capability. Everything else is
  * read-only.
  *
- * An endpoint with MSI-X (its ST table in the MSI-X table) has a memory BAR
- * holding the MSI-X table and PBA. Memory cannot be emulated like config
- * space, so the domain's memory window is carved out of a real BAR that is
- * plain memory: QEMU's ivshmem-plain (the "carrier", BAR 2, below 4 GiB),
- * booted with -object memory-backend-ram,id=M,size=1M -device
- * ivshmem-plain,memdev=M. The MSI-X table the kernel programs is then that
- * memory; a reset of the endpoint masks every entry and clears its tag.
+ * Each endpoint has a 16 KiB memory BAR 0 (VFIO exports dma-bufs of it);
+ * the one with MSI-X (its ST table in the MSI-X table) holds the MSI-X table
+ * and PBA there. Memory cannot be emulated like config space, so the
+ * domain's memory window is carved out of a real BAR that is plain memory:
+ * QEMU's ivshmem-plain (the "carrier", BAR 2, below 4 GiB, 1 MiB per Root
+ * Port's window), booted with -object memory-backend-ram,id=M,size=8M
+ * -device ivshmem-plain,memdev=M. The MSI-X table the kernel programs is
+ * then that memory; a reset of the endpoint masks every entry and clears
+ * its tag.
  *
  * debugfs, tph_sim/:
  *   <endpoint>/config  the endpoint's raw 4 KiB config space
- *   <endpoint>/bar0    with MSI-X: BAR 0 as the device holds it (read; write
- *                      to preset), ENXIO while BAR 0 is not assigned
+ *   <endpoint>/bar0    BAR 0 as the device holds it (read; write to preset),
+ *                      ENXIO while BAR 0 is not assigned
  *   <endpoint>/bdf     its pci_name()
  *   st_info            write "UID VALUE": the 64-bit _DSM 0xF result for a
  *                      processor UID (the SSDT's SETT); read: the table
@@ -227,9 +229,9 @@ static void tph_sim_build_ep(struct tph_sim_port *p)
 			     d->ep_completer, 0);
 	tph_sim_set(fn, PCI_SUBSYSTEM_VENDOR_ID, 2, PCI_VENDOR_ID_REDHAT, 0);
 	tph_sim_set(fn, PCI_SUBSYSTEM_ID, 2, TPH_SIM_EP_ID + p->nr, 0);
+	/* BAR 0, 32-bit memory; with MSI-X, that after the PCIe capability. */
+	tph_sim_set(fn, PCI_BASE_ADDRESS_0, 4, 0, ~(TPH_SIM_BAR_SIZE - 1));
 	if (d->msix) {
-		/* BAR 0, 32-bit memory; MSI-X after the PCIe capability. */
-		tph_sim_set(fn, PCI_BASE_ADDRESS_0, 4, 0, ~(TPH_SIM_BAR_SIZE - 1));
 		fn->cfg[TPH_SIM_EXP + PCI_CAP_LIST_NEXT] = TPH_SIM_MSIX;
 		tph_sim_set(fn, TPH_SIM_MSIX + PCI_CAP_LIST_ID, 2, PCI_CAP_ID_MSIX, 0);
 		tph_sim_set(fn, TPH_SIM_MSIX + PCI_MSIX_FLAGS, 2, d->entries - 1,
@@ -620,9 +622,8 @@ static void tph_sim_debugfs_init(void)
 		dir = debugfs_create_dir(p->desc->name, tph_sim_dir);
 		debugfs_create_file_size("config", 0644, dir, &p->ep,
 					 &tph_sim_config_fops, TPH_SIM_CFG_SIZE);
-		if (p->desc->msix)
-			debugfs_create_file_size("bar0", 0644, dir, p,
-						 &tph_sim_bar_fops, TPH_SIM_BAR_SIZE);
+		debugfs_create_file_size("bar0", 0644, dir, p, &tph_sim_bar_fops,
+					 TPH_SIM_BAR_SIZE);
 		p->bdf_blob.data = p->bdf;
 		p->bdf_blob.size = strlen(p->bdf);
 		debugfs_create_blob("bdf", 0444, dir, &p->bdf_blob);
@@ -646,7 +647,7 @@ static int tph_sim_name_eps(struct pci_bus *root)
 			ep = pci_get_slot(rp->subordinate, 0);
 		if (ep)
 			snprintf(p->bdf, sizeof(p->bdf), "%s\n", pci_name(ep));
-		if (ep && p->desc->msix && !ep->resource[0].parent) {
+		if (ep && !ep->resource[0].parent) {
 			pci_err(ep, "BAR 0 is not assigned in the carrier\n");
 			pci_dev_put(ep);
 			ep = NULL;
@@ -723,15 +724,18 @@ static int tph_sim_carrier_init(void)
 
 	pdev = pci_get_device(PCI_VENDOR_ID_REDHAT_QUMRANET, TPH_SIM_CARRIER_ID, NULL);
 	if (!pdev) {
-		pr_err("no ivshmem-plain: boot with QEMU -object memory-backend-ram,id=M,size=1M -device ivshmem-plain,memdev=M\n");
+		pr_err("no ivshmem-plain: boot with QEMU -object memory-backend-ram,id=M,size=8M -device ivshmem-plain,memdev=M\n");
 		return -ENODEV;
 	}
 	bar = &pdev->resource[TPH_SIM_CARRIER_BAR];
-	/* A 32-bit window: the Root Ports forward non-prefetchable memory only. */
+	/*
+	 * A 32-bit window (the Root Ports forward non-prefetchable memory
+	 * only) holding each Root Port's: bridge windows are 1 MiB-aligned.
+	 */
 	if (resource_type(bar) != IORESOURCE_MEM || !bar->start ||
-	    upper_32_bits(bar->end) || resource_size(bar) < SZ_1M) {
-		pci_err(pdev, "BAR %d %pR: not memory below 4 GiB of 1 MiB or more\n",
-			TPH_SIM_CARRIER_BAR, bar);
+	    upper_32_bits(bar->end) || resource_size(bar) < TPH_SIM_PORTS * SZ_1M) {
+		pci_err(pdev, "BAR %d %pR: not memory below 4 GiB of %zu MiB or more\n",
+			TPH_SIM_CARRIER_BAR, bar, TPH_SIM_PORTS);
 		ret = -ENODEV;
 		goto err_put;
 	}
